@@ -1,0 +1,29 @@
+# Set-up and everyday commands. Each target creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/genlab demo --out runs/demo
+
+# Fast suite plus the slow quality checks kept in CI; pytest's "no tests collected" (5) is not a failure.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow or ci" ; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,156 @@
+"""``folder:PATH``: every image under a folder, searched recursively.
+
+- Formats: .png .jpg .jpeg .bmp .gif .webp (GIFs give their first frame). Files and folders
+  whose names start with "." are ignored (.DS_Store, .git).
+- Size: each image's shorter side is resized to ``image_size`` (64 when None, so a folder of
+  mixed sizes gives a predictable shape), then the centre square is cropped; torchvision's
+  antialiased bilinear resize.
+- Channels: 1 when every image is grayscale (a grayscale mode, or colour channels that are all
+  equal), else 3 and grayscale images are repeated to RGB. Transparent pixels are composited
+  over white, the usual backdrop of icons and sprites.
+- Labels: when the folder holds at least two immediate sub-folders with images, each is a
+  class (sorted names -> labels 0..K-1); images lying directly in the top folder then have no
+  class and are skipped.
+- Other files, and image files that cannot be decoded (corrupt, truncated), are skipped,
+  counted in ``meta["skipped"]`` and reported in one warning.
+
+There is no held-out part: both splits return every image (``meta["held_out"] = False``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.data.base import DataBundle, uint8_to_unit
+from genlab.errors import BadInputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+DEFAULT_SIZE = 64
+GRAY_MODES = ("1", "L")
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _visible_files(top: Path) -> list[Path]:
+    """All files under ``top``, hidden ones excluded, in a stable (sorted) order."""
+    found = []
+    for folder, subfolders, files in os.walk(top):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # prunes the walk
+        found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
+    return found
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _decode(path: Path):
+    """Open and fully decode one image as an 8-bit PIL image in mode "L" or "RGB"."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()  # decode now, so corrupt and truncated files fail here, not later
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        if has_alpha:
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        if img.mode in SIXTEEN_BIT_MODES:
+            # PIL's convert("L") clips 16-bit values at 255 instead of scaling them.
+            wide = np.asarray(img, dtype=np.float64)
+            return Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), mode="L")
+        return img.convert("L" if img.mode in GRAY_MODES else "RGB")
+
+
+def _square(img, size: int) -> torch.Tensor:
+    """PIL image -> uint8 (C, size, size): shorter side to ``size``, then the centre crop."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    pixels = torch.from_numpy(np.array(img, dtype=np.uint8))
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)  # (H, W[, C]) -> (C, H, W)
+    if min(pixels.shape[-2:]) != size:
+        pixels = TF.resize(pixels, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
+    return TF.center_crop(pixels, [size, size])
+
+
+def _is_gray(pixels: torch.Tensor) -> bool:
+    return pixels.shape[0] == 1 or bool((pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all())
+
+
+def _class_folders(top: Path, images: list[Path]) -> list[str]:
+    """Names of the immediate sub-folders holding images, when there are at least two."""
+    names = sorted({p.relative_to(top).parts[0] for p in images if len(p.relative_to(top).parts) > 1})
+    return names if len(names) >= 2 else []
+
+
+def _warn_skipped(top: Path, skipped: list[tuple[Path, str]], total: int) -> None:
+    examples = ", ".join(f"{p.relative_to(top)} ({why})" for p, why in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    message = f"folder {str(top)!r}: skipped {len(skipped)} of {total} files: {examples}{more}"
+    warnings.warn(message, stacklevel=4)  # 4: the line that called load_data
+
+
+def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
+    """``folder:PATH``; ``root``, ``download`` and ``seed`` do not apply."""
+    from PIL import Image
+
+    top = Path(arg).expanduser()
+    if not top.exists():
+        raise BadInputError(f"image folder {str(top)!r} does not exist; expected a folder of images")
+    if not top.is_dir():
+        raise BadInputError(f"{str(top)!r} is not a folder; use folder:PATH with a folder of images")
+    size = image_size or DEFAULT_SIZE
+
+    files = _visible_files(top)
+    skipped = [(p, "not an image file") for p in files if not _is_image_name(p)]
+    candidates = [p for p in files if _is_image_name(p)]
+    class_names = _class_folders(top, candidates)
+    if class_names:
+        skipped += [(p, "outside the class folders") for p in candidates if p.parent == top]
+        candidates = [p for p in candidates if p.parent != top]
+
+    tensors, labels = [], []
+    for path in candidates:
+        try:
+            img = _decode(path)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            # UnidentifiedImageError and "image file is truncated" are OSErrors; some
+            # decoders raise SyntaxError or ValueError on malformed headers.
+            skipped.append((path, type(err).__name__))
+            continue
+        tensors.append(_square(img, size))
+        if class_names:
+            labels.append(class_names.index(path.relative_to(top).parts[0]))
+
+    if skipped:
+        _warn_skipped(top, skipped, len(files))
+    if not tensors:
+        raise BadInputError(
+            f"no readable images in {str(top)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)"
+        )
+
+    if all(_is_gray(t) for t in tensors):
+        stacked = torch.stack([t[:1] for t in tensors])  # (N, 1, S, S)
+    else:
+        stacked = torch.stack([t.expand(3, -1, -1) for t in tensors])  # gray -> RGB by repetition
+    y = torch.tensor(labels, dtype=torch.int64) if class_names else None
+    return DataBundle(
+        spec=f"folder:{arg}",
+        kind="image",
+        x=uint8_to_unit(stacked),
+        y=y,
+        num_classes=len(class_names),
+        class_names=class_names,
+        meta={
+            "path": str(top.resolve()),
+            "skipped": len(skipped),
+            "split": split,
+            "held_out": False,
+            "native_size": None,  # images may differ in size; every one was fit to `size`
+        },
+    )

@@ -1,0 +1,174 @@
+"""Autoencoder and VAE (Kingma & Welling 2014), with the IWAE bound (Burda et al. 2016).
+
+Both share the encoder/decoder networks: an MLP for vectors, a DCGAN-style conv net for
+images. The VAE's encoder outputs μ and log σ² per latent dimension; ``z = μ + σ·ε`` keeps
+sampling differentiable; new data comes from decoding ``z ~ N(0, I)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genlab import losses
+from genlab.config import choice
+from genlab.errors import BadInputError
+from genlab.models.base import DataInfo, GenerativeModel, auto_latent, log_normal_std
+from genlab.nets import MLP, ConvDecoder, ConvEncoder
+
+
+def make_encoder(info: DataInfo, out_dim: int, cfg) -> nn.Module:
+    if info.is_image:
+        c, h, _ = info.shape
+        return ConvEncoder(c, h, out_dim, width=cfg.width, norm="batch")
+    return MLP(info.shape[0], out_dim, hidden=cfg.hidden, depth=cfg.depth, act="relu")
+
+
+def make_decoder(info: DataInfo, in_dim: int, cfg) -> nn.Module:
+    if info.is_image:
+        c, h, _ = info.shape
+        return ConvDecoder(in_dim, c, h, width=cfg.width, norm="batch")
+    return MLP(in_dim, info.shape[0], hidden=cfg.hidden, depth=cfg.depth, act="relu")
+
+
+class Autoencoder(GenerativeModel):
+    """Deterministic autoencoder: compress to a code, reconstruct (MSE or Bernoulli BCE)."""
+
+    help = "deterministic autoencoder (MSE or BCE reconstruction); samples from a Gaussian fit of its codes"
+
+    @dataclass
+    class Config:
+        latent_dim: int = 0  # code size; 0 = 128 for images, 8 for vectors
+        width: int = 32  # conv width (images)
+        hidden: int = 256  # MLP width (vectors)
+        depth: int = 3  # MLP hidden layers (vectors)
+        recon: str = choice("auto", ("auto", "mse", "bce"))  # auto: bce for images, mse for vectors
+        obs_std: float = 0.1  # σ of the Gaussian likelihood behind mse: loss = Σ(x - x̂)² / 2σ²
+        lr: float = 1e-3  # Adam learning rate
+        beta1: float = 0.9  # Adam β1
+        beta2: float = 0.999  # Adam β2
+
+        def validate(self) -> None:
+            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1:
+                raise BadInputError("latent_dim must be >= 0 and width, hidden, depth >= 1")
+            if self.obs_std <= 0:
+                raise BadInputError(f"obs_std must be > 0, got {self.obs_std}")
+
+    phases = ("model",)
+    parts = {"model": ("encoder", "decoder")}
+    ema_part = "decoder"
+    code_factor = 1  # the encoder outputs code_factor * latent_dim numbers
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__(cfg, info)
+        self.latent_dim = auto_latent(cfg.latent_dim, info)
+        self.recon_kind = cfg.recon if cfg.recon != "auto" else ("bce" if info.is_image else "mse")
+        self.encoder = make_encoder(info, self.code_factor * self.latent_dim, cfg)
+        self.decoder = make_decoder(info, self.latent_dim, cfg)
+        # Running mean/std of the codes: an AE has no prior, so sampling draws from this fit.
+        self.register_buffer("code_mean", torch.zeros(self.latent_dim))
+        self.register_buffer("code_std", torch.ones(self.latent_dim))
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.output(self.decoder(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self._eval_call(lambda t: self.decode(self._code(t)), x)
+
+    def _code(self, x: Tensor) -> Tensor:
+        return self.encode(x)
+
+    def recon_nll(self, raw: Tensor, x: Tensor) -> Tensor:
+        """-log p(x|z) up to a constant, per sample: Bernoulli BCE on logits, or scaled SSE."""
+        if self.recon_kind == "bce":
+            return losses.recon_bce(2 * raw, x)  # (tanh(r)+1)/2 = sigmoid(2r): same mean as the tanh output
+        return losses.recon_mse(raw if not self.info.is_image else torch.tanh(raw), x) / (2 * self.cfg.obs_std**2)
+
+    # -- contract -------------------------------------------------------------------------
+
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+        x = batch["x"]
+        z = self.encode(x)
+        if self.training:
+            with torch.no_grad():  # track the code distribution for sampling
+                self.code_mean.lerp_(z.mean(0), 0.01)
+                self.code_std.lerp_(z.std(0) if len(z) > 1 else self.code_std, 0.01)
+        rec = self.recon_nll(self.decoder(z), x).mean()
+        return rec, {"recon": rec.item()}
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        z = self.code_mean + self.code_std * torch.randn(n, self.latent_dim, device=self.device)
+        return self._eval_call(self.decode, z)
+
+
+class VAE(Autoencoder):
+    """Variational autoencoder: loss = recon + β·KL; ``k > 1`` trains the IWAE bound instead."""
+
+    help = "variational autoencoder (μ, log σ², reparameterization, closed-form KL; k>1 = IWAE)"
+
+    @dataclass
+    class Config(Autoencoder.Config):
+        beta: float = 1.0  # weight of the KL term (β-VAE when != 1)
+        k: int = 1  # importance samples; k > 1 trains the IWAE bound (Burda et al. 2016)
+
+        def validate(self) -> None:
+            super().validate()
+            if self.beta < 0 or self.k < 1:
+                raise BadInputError(f"beta must be >= 0 and k >= 1, got beta={self.beta}, k={self.k}")
+
+    code_factor = 2  # μ and log σ²
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
+        return mu, logvar.clamp(-30.0, 20.0)  # keep exp() finite early in training
+
+    def _code(self, x: Tensor) -> Tensor:
+        return self.encode(x)[0]  # reconstruct from the posterior mean
+
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+        x = batch["x"]
+        if self.cfg.k > 1:
+            lw = self.log_weights(x, self.cfg.k)  # (B, k)
+            bound = (torch.logsumexp(lw, dim=1) - math.log(self.cfg.k)).mean()
+            return -bound, {"iwae_bound": bound.item()}
+        mu, logvar = self.encode(x)
+        z = losses.reparameterize(mu, logvar, self.randn(len(x), self.latent_dim))
+        rec = self.recon_nll(self.decoder(z), x).mean()
+        kl = losses.kl_normal(mu, logvar).mean()
+        return rec + self.cfg.beta * kl, {"recon": rec.item(), "kl": kl.item()}
+
+    def log_weights(self, x: Tensor, k: int) -> Tensor:
+        """``log p(x, z_i) - log q(z_i | x)`` for k posterior samples per input: (B, ...) -> (B, k).
+
+        Averaging their exponentials gives the importance-weighted likelihood bound; k = 1 in
+        expectation is the ELBO. Uses the exact likelihood normaliser so values are in nats.
+        """
+        mu, logvar = self.encode(x)
+        b, d = mu.shape
+        eps = self.randn(b * k, d).view(b, k, d)
+        z = mu[:, None] + (0.5 * logvar).exp()[:, None] * eps  # (B, k, D)
+        log_q = log_normal_std(eps.reshape(b * k, d)).view(b, k) - 0.5 * logvar.sum(1, keepdim=True)
+        log_pz = log_normal_std(z.reshape(b * k, d)).view(b, k)
+        raw = self.decoder(z.reshape(b * k, d))
+        xk = x.repeat_interleave(k, dim=0)
+        log_px = -self.recon_nll(raw, xk) - self.recon_log_norm()
+        return log_px.view(b, k) + log_pz - log_q
+
+    def recon_log_norm(self) -> float:
+        """The constant dropped from recon_nll: 0 for Bernoulli, D·log(σ√(2π)) for the Gaussian."""
+        if self.recon_kind == "bce":
+            return 0.0
+        dims = math.prod(self.info.shape)
+        return dims * math.log(self.cfg.obs_std * math.sqrt(2 * math.pi))
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        z = torch.randn(n, self.latent_dim, device=self.device)  # the prior N(0, I)
+        return self._eval_call(self.decode, z)

@@ -1,0 +1,124 @@
+"""The model contract every family follows, and the few helpers they share.
+
+A model declares its training ``phases`` (``("model",)`` for autoencoders, ``("d", "g")`` for
+GANs), which submodules each phase trains (``parts``), how often each phase runs per step
+(``repeats``), its optimizers, ``loss(phase, batch)`` and ``sample(n)``. The trainer does the
+rest and knows no model by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to build its networks (saved in config.json)."""
+
+    kind: str  # "vector" | "image" | "unpaired"
+    shape: tuple[int, ...]  # per-sample shape: (D,) or (C, H, W)
+    num_classes: int = 0
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataInfo:
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), num_classes=int(d.get("num_classes", 0)))
+
+
+Batch = dict  # {"x": Tensor, "y": Tensor | None, "x_b": Tensor | None}
+
+
+class GenerativeModel(nn.Module):
+    """Base class. Subclasses set the class attributes and implement ``loss`` and ``sample``."""
+
+    Config: ClassVar[type]
+    help: ClassVar[str] = ""
+    phases: ClassVar[tuple[str, ...]] = ("model",)
+    parts: ClassVar[dict[str, tuple[str, ...]]] = {}  # phase -> attribute names it trains
+    ema_part: ClassVar[str | None] = None  # the submodule averaged by --ema (generator/decoder)
+    conditional: ClassVar[bool] = False  # sample() takes class labels
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__()
+        self.cfg, self.info = cfg, info
+        # Set by the trainer under data parallelism so that every rank draws its slice of the
+        # noise one process would draw for the whole batch (equal gradients, see randn).
+        self.noise_rank, self.noise_world = 0, 1
+
+    # -- contract -------------------------------------------------------------------------
+
+    def repeats(self) -> dict[str, int]:
+        """Updates of each phase per training step (WGAN-GP: 5 critic updates per G update)."""
+        return {p: 1 for p in self.phases}
+
+    def configure_optimizers(self, lr: float = 0.0) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per phase over that phase's parts; ``lr=0`` means the model's default."""
+        betas = (getattr(self.cfg, "beta1", 0.9), getattr(self.cfg, "beta2", 0.999))
+        return {
+            phase: torch.optim.Adam(self.phase_parameters(phase), lr=lr or self.cfg.lr, betas=betas)
+            for phase in self.phases
+        }
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """Multiplier on every learning rate at ``step`` of ``total`` (constant by default)."""
+        return 1.0
+
+    def loss(self, phase: str, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        raise NotImplementedError  # abstract
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        raise NotImplementedError  # abstract
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def phase_parameters(self, phase: str) -> list[nn.Parameter]:
+        return [p for name in self.parts[phase] for p in getattr(self, name).parameters()]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def randn(self, n: int, *shape: int) -> Tensor:
+        """Standard normal noise for ``n`` local samples. Under data parallelism every rank
+        draws the noise of the whole global batch from identically seeded generators and keeps
+        its own slice, so 2 processes see exactly the noise 1 process would."""
+        full = torch.randn(n * self.noise_world, *shape, device=self.device)
+        return full[self.noise_rank * n:(self.noise_rank + 1) * n]
+
+    def rand(self, n: int, *shape: int) -> Tensor:
+        full = torch.rand(n * self.noise_world, *shape, device=self.device)
+        return full[self.noise_rank * n:(self.noise_rank + 1) * n]
+
+    def output(self, raw: Tensor) -> Tensor:
+        """Network output -> data space: tanh into [-1, 1] for images, identity for vectors."""
+        return torch.tanh(raw) if self.info.is_image else raw
+
+    @torch.no_grad()
+    def _eval_call(self, fn, *args):
+        was = self.training
+        self.eval()
+        try:
+            return fn(*args)
+        finally:
+            self.train(was)
+
+
+def auto_latent(cfg_value: int, info: DataInfo) -> int:
+    """0 means: 128 for images (the classic 128-d code), 8 for vectors."""
+    return cfg_value or (128 if info.is_image else 8)
+
+
+def log_normal_std(x: Tensor) -> Tensor:
+    """log N(x; 0, I) summed over dims, (B, D) -> (B,)."""
+    return -0.5 * (x.pow(2) + math.log(2 * math.pi)).sum(dim=1)

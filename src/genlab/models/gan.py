@@ -1,0 +1,167 @@
+"""GAN (Goodfellow et al. 2014), LSGAN (Mao et al. 2017) and WGAN-GP (Gulrajani et al. 2017).
+
+One generator/critic pair, two phases: ``d`` trains the discriminator (critic) on real vs.
+generated data, ``g`` trains the generator through the frozen critic. The variants differ only
+in their loss functions (and WGAN-GP in its penalty and schedule), each a small subclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from genlab import losses
+from genlab.config import choice
+from genlab.errors import BadInputError
+from genlab.models.base import DataInfo, GenerativeModel, auto_latent
+from genlab.nets import MLP, ConvDecoder, ConvEncoder
+
+
+def make_generator(info: DataInfo, latent: int, cfg) -> nn.Module:
+    if info.is_image:
+        c, h, _ = info.shape
+        return ConvDecoder(latent, c, h, width=cfg.width, norm="batch")
+    return MLP(latent, info.shape[0], hidden=cfg.hidden, depth=cfg.depth, act="relu")
+
+
+def make_critic(info: DataInfo, cfg, *, norm: str) -> nn.Module:
+    if info.is_image:
+        c, h, _ = info.shape
+        return ConvEncoder(c, h, 1, width=cfg.width, norm=norm)
+    return MLP(info.shape[0], 1, hidden=cfg.hidden, depth=cfg.depth, act="lrelu")
+
+
+class GAN(GenerativeModel):
+    """BCE discriminator; generator loss ``nonsaturating`` (-log D(G(z))) or ``minimax`` (log(1-D(G(z))))."""
+
+    help = "GAN with BCE discriminator; generator loss nonsaturating (default) or minimax (--set loss=minimax)"
+
+    @dataclass
+    class Config:
+        latent_dim: int = 0  # noise size; 0 = 128 for images, 8 for vectors
+        width: int = 64  # conv width (images)
+        hidden: int = 256  # MLP width (vectors)
+        depth: int = 3  # MLP hidden layers (vectors)
+        loss: str = choice("nonsaturating", ("nonsaturating", "minimax"))  # generator loss
+        lr: float = 2e-4  # Adam learning rate, both nets (DCGAN)
+        beta1: float = 0.5  # Adam β1 = 0.5 (DCGAN): momentum 0.9 makes the game oscillate
+        beta2: float = 0.999  # Adam β2
+        d_steps: int = 1  # critic updates per generator update
+
+        def validate(self) -> None:
+            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 1:
+                raise BadInputError("latent_dim must be >= 0 and width, hidden, depth, d_steps >= 1")
+            if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+                raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
+
+    phases = ("d", "g")
+    parts = {"d": ("D",), "g": ("G",)}
+    ema_part = "G"
+    critic_norm = "batch"  # DCGAN discriminator
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__(cfg, info)
+        self.latent_dim = auto_latent(cfg.latent_dim, info)
+        self.G = make_generator(info, self.latent_dim, cfg)
+        self.D = make_critic(info, cfg, norm=self.critic_norm)
+
+    def repeats(self) -> dict[str, int]:
+        return {"d": self.cfg.d_steps, "g": 1}
+
+    # -- the two pieces a variant overrides -----------------------------------------------
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return losses.bce_d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return losses.ADVERSARIAL[self.cfg.loss][1](fake_out)
+
+    # -- contract -------------------------------------------------------------------------
+
+    def generate(self, n: int) -> Tensor:
+        return self.output(self.G(self.randn(n, self.latent_dim)))
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real_out, fake_out = self.D(real), self.D(fake)
+        loss = self.d_loss(real_out, fake_out)
+        return loss, {"loss_d": loss.item(), **self.health(real_out, fake_out)}
+
+    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
+        """D accuracy on real and fake (logit > 0 means 'real'); a D at 100% starves G."""
+        return {"d_acc_real": (real_out > 0).float().mean().item(),
+                "d_acc_fake": (fake_out <= 0).float().mean().item()}
+
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+        real = batch["x"]
+        if phase == "d":
+            return self.critic_loss(real, self.generate(len(real)).detach())
+        loss = self.g_loss(self.D(self.generate(len(real))))
+        return loss, {"loss_g": loss.item()}
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        return self._eval_call(self.generate, n)
+
+
+class LSGAN(GAN):
+    """Least-squares GAN on raw critic outputs with a/b/c target coding (default 0, 1, 1)."""
+
+    help = "least-squares GAN on raw critic outputs; targets a (fake), b (real), c (G's goal)"
+
+    @dataclass
+    class Config(GAN.Config):
+        loss: str = choice("lsgan", ("lsgan",))  # fixed: least squares
+        a: float = 0.0  # D's target for fakes
+        b: float = 1.0  # D's target for reals
+        c: float = 1.0  # the value G wants D to output for fakes
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return losses.lsgan_d_loss(real_out, fake_out, a=self.cfg.a, b=self.cfg.b)
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return losses.lsgan_g_loss(fake_out, c=self.cfg.c)
+
+    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
+        mid = (self.cfg.a + self.cfg.b) / 2  # closer to b means 'real'
+        return {"d_acc_real": (real_out > mid).float().mean().item(),
+                "d_acc_fake": (fake_out <= mid).float().mean().item()}
+
+
+class WGANGP(GAN):
+    """Wasserstein critic with a gradient penalty on interpolates; 5 critic steps per G step."""
+
+    help = "WGAN-GP: Wasserstein critic (no BatchNorm), gradient penalty λ=10 on interpolates, 5 critic steps"
+
+    @dataclass
+    class Config(GAN.Config):
+        loss: str = choice("wgan", ("wgan",))  # fixed: Wasserstein
+        lr: float = 1e-4  # Adam(1e-4, β=(0, 0.9)) as in Gulrajani et al. 2017, Alg. 1
+        beta1: float = 0.0  # no momentum: the critic's target moves every step
+        beta2: float = 0.9
+        d_steps: int = 5  # n_critic
+        gp_weight: float = 10.0  # λ
+
+    # The penalty is per-sample, so the critic must not mix samples: no BatchNorm.
+    critic_norm = "layer"
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return losses.wgan_g_loss(fake_out)
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return losses.wgan_d_loss(real_out, fake_out)
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real_out, fake_out = self.D(real), self.D(fake)
+        w = self.d_loss(real_out, fake_out)
+        eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per sample
+        gp = losses.gradient_penalty(self.D, real, fake, eps, weight=self.cfg.gp_weight)
+        loss = w + gp
+        return loss, {"loss_d": loss.item(), "wasserstein": -w.item(), "gp": gp.item(),
+                      **self.health(real_out, fake_out)}
+
+    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
+        thr = 0.5 * (real_out.mean() + fake_out.mean())  # a critic has no fixed threshold
+        return {"d_acc_real": (real_out > thr).float().mean().item(),
+                "d_acc_fake": (fake_out <= thr).float().mean().item()}
+
+

@@ -1,0 +1,78 @@
+"""DCGAN-style convolutional encoder/critic and decoder/generator (Radford et al. 2016).
+
+Both scale with the image size: the spatial size is halved by stride-2 4×4 convolutions until
+it is small (≤ 7) or odd, so 8, 28, 32, 64 and 128 px all work, as do 1 or 3 channels. Channel
+width doubles at every halving, capped at ``8 * width``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def down_plan(size: int) -> tuple[int, int]:
+    """How many stride-2 halvings take ``size`` to a small base: 64 -> (4, 4), 28 -> (2, 7), 8 -> (1, 4)."""
+    n, s = 0, size
+    while s % 2 == 0 and s > 7:
+        s //= 2
+        n += 1
+    if n == 0:
+        raise ValueError(f"image size {size} cannot be halved; use an even size >= 8")
+    return n, s
+
+
+def _norm(kind: str, ch: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    if kind == "instance":  # per-sample statistics: safe with a gradient penalty
+        return nn.InstanceNorm2d(ch, affine=True)
+    if kind == "layer":
+        return nn.GroupNorm(1, ch)
+    return nn.Identity()
+
+
+class ConvEncoder(nn.Module):
+    """(B, C, H, W) -> (B, out_dim). The DCGAN discriminator trunk; also the VAE encoder.
+
+    No norm on the first layer (DCGAN); ``norm="none"`` or ``"layer"`` for a WGAN-GP critic.
+    """
+
+    def __init__(self, channels: int, size: int, out_dim: int, *, width: int = 64, norm: str = "batch"):
+        super().__init__()
+        n, base = down_plan(size)
+        layers: list[nn.Module] = []
+        c_in, c = channels, width
+        for i in range(n):
+            layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=(i == 0 or norm == "none")),
+                       _norm("none" if i == 0 else norm, c), nn.LeakyReLU(0.2)]
+            c_in, c = c, min(c * 2, 8 * width)
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in * base * base, out_dim)  # (B, c*base*base) -> (B, out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.trunk(x).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_dim) -> (B, C, H, W) pre-activation outputs (the model applies tanh or a likelihood).
+
+    The DCGAN generator: project to (c, base, base), then stride-2 transposed convolutions.
+    """
+
+    def __init__(self, in_dim: int, channels: int, size: int, *, width: int = 64, norm: str = "batch"):
+        super().__init__()
+        n, base = down_plan(size)
+        chans = [min(width * 2**i, 8 * width) for i in range(n)][::-1]  # e.g. [256, 128, 64]
+        self.base, self.c0 = base, chans[0]
+        self.project = nn.Sequential(nn.Linear(in_dim, chans[0] * base * base),
+                                     nn.Unflatten(1, (chans[0], base, base)),
+                                     _norm(norm, chans[0]), nn.ReLU())
+        layers: list[nn.Module] = []
+        for i in range(n - 1):
+            layers += [nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=norm == "none"),
+                       _norm(norm, chans[i + 1]), nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.body(self.project(z))

@@ -1,0 +1,1 @@
+"""Training: the one loop every family goes through, and its checkpoints."""

@@ -1,0 +1,178 @@
+"""Run folders and checkpoints: atomic writes, safe loads.
+
+Layout of a run folder::
+
+    config.json          everything needed to rebuild the model (no dataset needed)
+    model.safetensors    latest weights (+ ``ema.*`` weights); metadata holds the step
+    state.pt             optimizers, step, RNG: tensors and primitives only (weights_only=True)
+    checkpoints/step_N/  the same pair for the last K checkpoints
+    metrics.csv, samples/
+
+Every file is written to a temporary name, fsynced and renamed, so a crash at any moment
+leaves either the old or the new file, never half of one. A checkpoint directory is complete
+before it is renamed into place; the top-level pair is a copy of the newest one, and loading
+falls back to ``checkpoints/`` when the pair disagrees (a crash between the two renames).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from genlab.errors import BadRunError
+
+CONFIG, WEIGHTS, STATE, CKPT_DIR = "config.json", "model.safetensors", "state.pt", "checkpoints"
+FORMAT = 1  # run-folder format; a run written by a newer genlab with a higher format is refused
+RUN_FILES = (CONFIG, WEIGHTS, STATE, "metrics.csv", "samples", CKPT_DIR)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` then fsync and rename onto ``path``; the tmp file never survives."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    atomic_write_text(run_dir / CONFIG, json.dumps({"format": FORMAT, **config}, indent=2, sort_keys=True))
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """The run's config.json, or a one-line BadRunError saying why the folder is not a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BadRunError(f"run folder {str(run_dir)!r} does not exist")
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise BadRunError(f"{str(run_dir)!r} is not a genlab run (no {CONFIG}); pass a folder written by 'genlab train'")
+    try:
+        cfg = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRunError(f"{str(path)!r} is damaged (not valid JSON)") from None
+    if not isinstance(cfg, dict) or not {"model", "train", "data_info"} <= cfg.keys():
+        raise BadRunError(f"{str(path)!r} is not a genlab run config (needs model, train, data_info)")
+    if int(cfg.get("format", 0)) > FORMAT:
+        raise BadRunError(
+            f"{str(path)!r} was written by a newer genlab (format {cfg['format']}, "
+            f"version {cfg.get('genlab_version', '?')}); this genlab reads format <= {FORMAT}: upgrade genlab")
+    return cfg
+
+
+def _save_pair(folder: Path, weights: dict[str, torch.Tensor], state: dict, step: int) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    atomic_write(folder / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"step": str(step)}))
+    atomic_write(folder / STATE, lambda tmp: torch.save({**state, "step": step}, tmp))
+
+
+def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict, step: int,
+                    *, keep_last: int = 3) -> None:
+    """Write checkpoints/step_N (complete before it appears), prune to ``keep_last``, update the top pair."""
+    ckpts = run_dir / CKPT_DIR
+    ckpts.mkdir(parents=True, exist_ok=True)
+    final = ckpts / f"step_{step:09d}"
+    tmp = Path(tempfile.mkdtemp(prefix=".step_", dir=ckpts))
+    try:
+        _save_pair(tmp, weights, state, step)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(ckpts)
+    for old in sorted(p for p in ckpts.glob("step_*") if p.is_dir())[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in ckpts.glob(".step_*"):  # left by a crash mid-write
+        shutil.rmtree(stale, ignore_errors=True)
+    _save_pair(run_dir, weights, state, step)
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            step = int((f.metadata() or {}).get("step", -1))
+        return load_file(str(path)), step
+    except FileNotFoundError:
+        raise BadRunError(f"{str(path)!r} is missing") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise BadRunError(f"{str(path)!r} is damaged or not a safetensors file ({type(e).__name__})") from None
+
+
+class UnsafeFileError(BadRunError):
+    """A state file that carries pickled objects: refused outright, never a fallback."""
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``: a file carrying pickled code is refused, never run."""
+    if not path.is_file():
+        raise BadRunError(f"{str(path)!r} is missing")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for payloads, RuntimeError/EOFError for damage
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise UnsafeFileError(f"{str(path)!r} holds objects other than tensors and primitives; "
+                                  "refused without running it (genlab writes tensors and primitives only)") from None
+        raise BadRunError(f"{str(path)!r} is damaged ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise BadRunError(f"{str(path)!r} is not a genlab training state")
+    return state
+
+
+def candidates(run_dir: Path) -> list[Path]:
+    """Folders that may hold a weights/state pair, newest first: the run folder, then checkpoints/."""
+    ckpts = sorted((p for p in (run_dir / CKPT_DIR).glob("step_*") if p.is_dir()), reverse=True)
+    return [run_dir, *ckpts]
+
+
+def load_latest(run_dir: Path, *, need_state: bool = True) -> tuple[dict[str, torch.Tensor], dict | None, int]:
+    """The newest consistent checkpoint: weights, state (if asked) and step."""
+    errors = []
+    for folder in candidates(run_dir):
+        try:
+            weights, step = load_weights(folder / WEIGHTS)
+            state = load_state(folder / STATE) if need_state else None
+        except UnsafeFileError:
+            raise
+        except BadRunError as e:
+            errors.append(str(e))
+            continue
+        if state is not None and state["step"] != step:
+            errors.append(f"{folder}: weights at step {step} but state at step {state['step']}")
+            continue
+        return weights, state, step
+    raise BadRunError(errors[0] if errors else f"{str(run_dir)!r} holds no checkpoint")

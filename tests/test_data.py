@@ -323,6 +323,28 @@ def test_torchvision_sets_without_files_say_how_to_get_them(tmp_path, no_network
     assert "\n" not in message
 
 
+def _write_idx(path, array: np.ndarray) -> None:
+    """The big-endian IDX files MNIST ships: magic (0, 0, 0x08 = uint8, ndim), dims, bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_sets_read_files_already_in_root(tmp_path, no_network, name, folder):
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    train = load_data(name, root=str(tmp_path))
+    assert train.sample_shape == (1, 28, 28) and len(train.x) == 20
+    assert train.x.dtype == torch.float32 and -1 <= train.x.min() and train.x.max() <= 1
+    assert train.y.tolist() == [i % 10 for i in range(20)] and train.num_classes == 10
+    test = load_data(name, root=str(tmp_path), split="test", image_size=14)
+    assert test.sample_shape == (1, 14, 14) and len(test.x) == 10
+
+
 def test_bundle_sample_shape_property():
     bundle = DataBundle(spec="x", kind="vector", x=torch.zeros(4, 3))
     assert bundle.sample_shape == (3,) and bundle.meta == {} and bundle.class_names == []

@@ -14,7 +14,7 @@ from genlab import __version__
 from genlab.config import TrainConfig, load_yaml, resolve, split_overrides
 from genlab.errors import BadInputError, BadRunError, unknown
 from genlab.models import MODELS, DataInfo, GenerativeModel
-from genlab.train.checkpoint import RUN_FILES, WEIGHTS, load_latest, load_weights, read_config, write_config
+from genlab.training.checkpoint import RUN_FILES, WEIGHTS, load_latest, load_weights, read_config, write_config
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUMABLE = ("steps", "accelerator", "devices", "precision", "sample_every", "log_every", "ckpt_every",
@@ -28,7 +28,10 @@ def model_class(name: str) -> type[GenerativeModel]:
 
 
 def data_info(data) -> DataInfo:
-    return DataInfo(kind=data.kind, shape=tuple(data.x.shape[1:]), num_classes=data.num_classes)
+    scale = 1.0
+    if data.x.dim() == 2:  # vectors: remember the data's spread so networks work at unit scale
+        scale = round(float(data.x.std()), 4) or 1.0
+    return DataInfo(kind=data.kind, shape=tuple(data.x.shape[1:]), num_classes=data.num_classes, scale=scale)
 
 
 def build_model(name: str, model_args: dict, info: DataInfo) -> GenerativeModel:
@@ -74,7 +77,7 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     run in ``out`` (possibly to a larger ``steps``) and gives the same weights as an uninterrupted run.
     """
     from genlab.data import load_data
-    from genlab.train.trainer import Trainer
+    from genlab.training.trainer import Trainer
 
     cls = model_class(model)
     values: dict[str, Any] = {}

@@ -115,13 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=args, prog_name="genlab", standalone_mode=False)
-    except cx.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
     except cx.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `genlab`: the help is the answer
+            print(e.format_message())
+            sys.exit(0)
         cmd = f"genlab {e.ctx.info_name} --help" if e.ctx and e.ctx.info_name != "genlab" else "genlab --help"
         print(f"error: {e.format_message()} (see '{cmd}')", file=sys.stderr)
         sys.exit(2)
-    except cx.Abort:
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
     except GenlabError as e:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from genlab.errors import BadInputError
-from genlab.train.checkpoint import atomic_write
+from genlab.training.checkpoint import atomic_write
 
 
 def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int = 1000) -> torch.Tensor:

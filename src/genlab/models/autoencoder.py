@@ -75,7 +75,7 @@ class Autoencoder(GenerativeModel):
     # -- pieces ---------------------------------------------------------------------------
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x)
+        return self.encoder(self.to_net(x))
 
     def decode(self, z: Tensor) -> Tensor:
         return self.output(self.decoder(z))
@@ -90,7 +90,7 @@ class Autoencoder(GenerativeModel):
         """-log p(x|z) up to a constant, per sample: Bernoulli BCE on logits, or scaled SSE."""
         if self.recon_kind == "bce":
             return losses.recon_bce(2 * raw, x)  # (tanh(r)+1)/2 = sigmoid(2r): same mean as the tanh output
-        return losses.recon_mse(raw if not self.info.is_image else torch.tanh(raw), x) / (2 * self.cfg.obs_std**2)
+        return losses.recon_mse(self.output(raw), x) / (2 * self.cfg.obs_std**2)
 
     # -- contract -------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class VAE(Autoencoder):
     code_factor = 2  # μ and log σ²
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
+        mu, logvar = self.encoder(self.to_net(x)).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
         return mu, logvar.clamp(-30.0, 20.0)  # keep exp() finite early in training
 
     def _code(self, x: Tensor) -> Tensor:

@@ -23,17 +23,19 @@ class DataInfo:
     kind: str  # "vector" | "image" | "unpaired"
     shape: tuple[int, ...]  # per-sample shape: (D,) or (C, H, W)
     num_classes: int = 0
+    scale: float = 1.0  # vectors: the data's std; networks see x / scale (grid25 spans ±4)
 
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes}
+        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes, "scale": self.scale}
 
     @classmethod
     def from_dict(cls, d: dict) -> DataInfo:
-        return cls(kind=d["kind"], shape=tuple(d["shape"]), num_classes=int(d.get("num_classes", 0)))
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), num_classes=int(d.get("num_classes", 0)),
+                   scale=float(d.get("scale", 1.0)))
 
 
 Batch = dict  # {"x": Tensor, "y": Tensor | None, "x_b": Tensor | None}
@@ -101,8 +103,12 @@ class GenerativeModel(nn.Module):
         return full[self.noise_rank * n:(self.noise_rank + 1) * n]
 
     def output(self, raw: Tensor) -> Tensor:
-        """Network output -> data space: tanh into [-1, 1] for images, identity for vectors."""
-        return torch.tanh(raw) if self.info.is_image else raw
+        """Network output -> data space: tanh into [-1, 1] for images, times the data scale for vectors."""
+        return torch.tanh(raw) if self.info.is_image else raw * self.info.scale
+
+    def to_net(self, x: Tensor) -> Tensor:
+        """Data space -> network input: unit-scale vectors keep every layer in its comfortable range."""
+        return x if self.info.is_image else x / self.info.scale
 
     @torch.no_grad()
     def _eval_call(self, fn, *args):

@@ -83,6 +83,7 @@ class GAN(GenerativeModel):
         return self.output(self.G(self.randn(n, self.latent_dim)))
 
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real, fake = self.to_net(real), self.to_net(fake)
         real_out, fake_out = self.D(real), self.D(fake)
         loss = self.d_loss(real_out, fake_out)
         return loss, {"loss_d": loss.item(), **self.health(real_out, fake_out)}
@@ -96,7 +97,7 @@ class GAN(GenerativeModel):
         real = batch["x"]
         if phase == "d":
             return self.critic_loss(real, self.generate(len(real)).detach())
-        loss = self.g_loss(self.D(self.generate(len(real))))
+        loss = self.g_loss(self.D(self.to_net(self.generate(len(real)))))
         return loss, {"loss_g": loss.item()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
@@ -151,6 +152,7 @@ class WGANGP(GAN):
         return losses.wgan_d_loss(real_out, fake_out)
 
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real, fake = self.to_net(real), self.to_net(fake)  # the penalty is on the critic's own input
         real_out, fake_out = self.D(real), self.D(fake)
         w = self.d_loss(real_out, fake_out)
         eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per sample

@@ -27,7 +27,7 @@ from genlab.config import TrainConfig
 from genlab.data import DataBundle
 from genlab.errors import BadInputError, GenlabError
 from genlab.models.base import GenerativeModel
-from genlab.train.checkpoint import save_checkpoint
+from genlab.training.checkpoint import save_checkpoint
 
 SAMPLE_N = {"image": 64, "vector": 1000}
 
@@ -93,6 +93,9 @@ class Trainer:
         fabric.launch()
         self.fabric = fabric
         model.noise_rank, model.noise_world = fabric.global_rank, fabric.world_size
+        if fabric.world_size > 1 and fabric.is_global_zero:
+            print(f"data parallel: {fabric.world_size} processes ({type(fabric.strategy).__name__}, "
+                  f"{self.cfg.batch_size // fabric.world_size} samples each)", file=sys.stderr, flush=True)
         opts = model.configure_optimizers(cfg.lr)
         self.attrs = sorted({a for names in model.parts.values() for a in names})
         self.originals = {a: getattr(model, a) for a in self.attrs}
@@ -153,9 +156,7 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------
 
     def set_phase(self, phase: str) -> None:
-        trainable = set(self.model.parts[phase])
-        for a in self.attrs:
-            getattr(self.model, a).requires_grad_(a in trainable)
+        set_trainable(self.model, phase)
 
     def batch(self, k: int) -> dict:
         dev = self.fabric.device
@@ -296,6 +297,13 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def set_trainable(model: GenerativeModel, phase: str) -> None:
+    """Only ``phase``'s parts get gradients; the others are frozen for this update."""
+    trainable = set(model.parts[phase])
+    for a in {n for names in model.parts.values() for n in names}:
+        getattr(model, a).requires_grad_(a in trainable)
 
 
 def _main_thread() -> bool:

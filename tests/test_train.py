@@ -150,3 +150,25 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=1e-4), k
+
+
+@pytest.mark.parametrize("model", ["wgan-gp", "vae"])
+def test_bf16_mixed_precision_trains(tmp_path, model):
+    data, extra = ("ring8", {}) if model == "wgan-gp" else ("digits", {"width": 8})
+    m = genlab.train(model, data, out=tmp_path / "r", steps=3, batch_size=16, precision="bf16-mixed", overrides=extra)
+    assert torch.isfinite(m.sample(4)).all()
+
+
+def test_unavailable_accelerator_is_a_user_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: cuda is available here")
+    with pytest.raises(BadInputError, match="accelerator='cuda'"):
+        genlab.train("gan", "ring8", out=tmp_path / "r", steps=2, accelerator="cuda")
+
+
+def test_lr_decay_schedule():
+    from genlab.models import MODELS, DataInfo
+
+    cls = MODELS["gan"]
+    m = cls(cls.Config(lr_decay=0.5), DataInfo("vector", (2,)))
+    assert [m.lr_factor(s, 100) for s in (0, 49, 50, 75, 99)] == [1.0, 1.0, 1.0, 0.5, 0.01]

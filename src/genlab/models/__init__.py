@@ -2,6 +2,8 @@
 
 from genlab.models.autoencoder import VAE, Autoencoder
 from genlab.models.base import DataInfo, GenerativeModel
+from genlab.models.conditional import CGAN, CVAE
+from genlab.models.cyclegan import CycleGAN
 from genlab.models.gan import GAN, LSGAN, WGANGP
 
 MODELS: dict[str, type[GenerativeModel]] = {
@@ -10,6 +12,9 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "gan": GAN,
     "lsgan": LSGAN,
     "wgan-gp": WGANGP,
+    "cgan": CGAN,
+    "cvae": CVAE,
+    "cyclegan": CycleGAN,
 }
 
 __all__ = ["MODELS", "DataInfo", "GenerativeModel"]

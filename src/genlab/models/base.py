@@ -82,6 +82,11 @@ class GenerativeModel(nn.Module):
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         raise NotImplementedError  # abstract
 
+    def preview(self, n: int) -> tuple[Tensor, int | None]:
+        """The progress figure: about ``n`` outputs and the grid's row length (None = square).
+        Conditional models lay out one row per class; translation models input/output pairs."""
+        return self.sample(n), None
+
     # -- helpers --------------------------------------------------------------------------
 
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:

@@ -31,7 +31,18 @@ from genlab.errors import BadRunError
 
 CONFIG, WEIGHTS, STATE, CKPT_DIR = "config.json", "model.safetensors", "state.pt", "checkpoints"
 FORMAT = 1  # run-folder format; a run written by a newer genlab with a higher format is refused
-RUN_FILES = (CONFIG, WEIGHTS, STATE, "metrics.csv", "samples", CKPT_DIR)
+RUN_FILES = (CONFIG, WEIGHTS, STATE, "metrics.csv", "samples", CKPT_DIR, "tensorboard")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) entries; the renamed files get the usual modes
+_UMASK = _umask()
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
 
 
 def _fsync_dir(path: Path) -> None:
@@ -55,6 +66,7 @@ def atomic_write(path: str | Path, write) -> None:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -97,6 +109,15 @@ def _save_pair(folder: Path, weights: dict[str, torch.Tensor], state: dict, step
     atomic_write(folder / STATE, lambda tmp: torch.save({**state, "step": step}, tmp))
 
 
+def _discard(folder: Path) -> None:
+    """Rename a checkpoint folder to a hidden name, then delete it: a crash half-way through the
+    deletion leaves a hidden leftover (removed by the next save), never a step_N folder with
+    some of its files gone."""
+    trash = tempfile.mkdtemp(prefix=".step_trash_", dir=folder.parent)
+    os.replace(folder, trash)  # POSIX: a folder may replace an empty folder
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict, step: int,
                     *, keep_last: int = 3) -> None:
     """Write checkpoints/step_N (complete before it appears), prune to ``keep_last``, update the top pair."""
@@ -105,17 +126,18 @@ def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict
     final = ckpts / f"step_{step:09d}"
     tmp = Path(tempfile.mkdtemp(prefix=".step_", dir=ckpts))
     try:
+        os.chmod(tmp, DIR_MODE)
         _save_pair(tmp, weights, state, step)
-        if final.exists():
-            shutil.rmtree(final)
+        if final.exists():  # the same step again (a run resumed from an older one)
+            _discard(final)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(ckpts)
     for old in sorted(p for p in ckpts.glob("step_*") if p.is_dir())[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in ckpts.glob(".step_*"):  # left by a crash mid-write
+        _discard(old)
+    for stale in ckpts.glob(".step_*"):  # left by a crash mid-write or mid-delete
         shutil.rmtree(stale, ignore_errors=True)
     _save_pair(run_dir, weights, state, step)
 
@@ -144,7 +166,9 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for payloads, RuntimeError/EOFError for damage
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        # Every weights_only failure mentions "weights_only", damage included; a payload is the
+        # one that names a global (a class or function) the safe unpickler refused to import.
+        if "Unsupported global" in str(e):
             raise UnsafeFileError(f"{str(path)!r} holds objects other than tensors and primitives; "
                                   "refused without running it (genlab writes tensors and primitives only)") from None
         raise BadRunError(f"{str(path)!r} is damaged ({type(e).__name__})") from None

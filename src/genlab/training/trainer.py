@@ -12,12 +12,12 @@ each rank sees exactly its slice of what one process would see for the global ba
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,9 +27,11 @@ from genlab.config import TrainConfig
 from genlab.data import DataBundle
 from genlab.errors import BadInputError, GenlabError
 from genlab.models.base import GenerativeModel
+from genlab.report.loggers import make_logger
 from genlab.training.checkpoint import save_checkpoint
 
 SAMPLE_N = {"image": 64, "vector": 1000}
+MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
 
 class TrainingDiverged(GenlabError):
@@ -84,8 +86,13 @@ class Trainer:
 
         cfg = self.cfg
         strategy = "ddp" if cfg.devices > 1 else "auto"
-        return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
-                      strategy=strategy)
+        try:
+            return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
+                          strategy=strategy)
+        except (RuntimeError, ValueError, TypeError) as e:  # e.g. --accelerator cuda without a GPU
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BadInputError(f"cannot use accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
+                                f"precision={cfg.precision!r} here: {first}") from None
 
     def _setup(self):
         model, cfg = self.model, self.cfg
@@ -175,7 +182,8 @@ class Trainer:
         per_step = sum(reps.values())
         total = cfg.steps
         extra = ("modes", "skipped") if self.data.modes is not None else ("skipped",)
-        log = _CsvLog(self.run_dir / "metrics.csv", self.start, extra) if fabric.is_global_zero else None
+        self.log = log = make_logger(cfg.logger, self.run_dir, self.start, extra) if fabric.is_global_zero else None
+        self.bad_in_a_row = 0
         progress = _Progress(total, self.start, quiet=self.quiet or not fabric.is_global_zero)
         old_handlers = self._install_signals()
         skipped, t0, logs, step = 0, time.perf_counter(), {}, self.start
@@ -194,21 +202,24 @@ class Trainer:
                         batch = self.batch(k)
                         k += 1
                         self.set_phase(phase)
-                        loss, out = model.loss(phase, batch)
+                        with _inner_autograd_allowed():
+                            loss, out = model.loss(phase, batch)
                         opt = self.opts[phase]
                         if not math.isfinite(loss.item()):
                             skipped += self._diverged(step, phase, "loss", loss.item())
                             continue
                         opt.zero_grad(set_to_none=True)
                         fabric.backward(loss)
+                        # checked at every update: one Inf gradient would poison the weights for good
+                        gn = _grad_norm(model.phase_parameters(phase))
                         if check_grads:
-                            gn = _grad_norm(model.phase_parameters(phase))
                             out[f"grad_norm_{phase}"] = gn
-                            if not math.isfinite(gn) or gn > cfg.max_grad_norm:
-                                skipped += self._diverged(step, phase, "gradient norm", gn)
-                                opt.zero_grad(set_to_none=True)
-                                continue
+                        if not math.isfinite(gn) or gn > cfg.max_grad_norm:
+                            skipped += self._diverged(step, phase, "gradient norm", gn)
+                            opt.zero_grad(set_to_none=True)
+                            continue
                         opt.step()
+                        self.bad_in_a_row = 0
                         logs.update(out)
                 if self.ema is not None:
                     self.ema.update_parameters(self.originals[model.ema_part])
@@ -219,7 +230,7 @@ class Trainer:
                         row["modes"] = self._live_modes()
                     if skipped:
                         row["skipped"] = skipped
-                    log.write(row)
+                    log.scalars(done, row)
                 progress.update(done, logs)
                 if cfg.sample_every and done % cfg.sample_every == 0 and done != total:
                     self.write_samples(done)
@@ -243,11 +254,18 @@ class Trainer:
         return model
 
     def _diverged(self, step: int, phase: str, what: str, value: float) -> int:
-        if self.cfg.nan_policy == "skip":
+        self.bad_in_a_row += 1
+        if self.cfg.nan_policy == "skip" and self.bad_in_a_row < MAX_BAD_IN_A_ROW:
             return 1
+        kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "state.pt").is_file()
+                else f"no checkpoint was saved yet (rerun into {self.run_dir} with --overwrite)")
+        if self.cfg.nan_policy == "skip":  # skipping cannot help when every batch is bad
+            raise TrainingDiverged(
+                f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}, and the last {MAX_BAD_IN_A_ROW} "
+                f"updates were all skipped: training diverged; {kept}; lower --lr")
         raise TrainingDiverged(
-            f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}: training diverged; the last good "
-            f"checkpoint in {self.run_dir} is kept; lower --lr, or --set nan_policy=skip to skip bad batches")
+            f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}: training diverged; {kept}; "
+            f"lower --lr, or --set nan_policy=skip to skip bad batches")
 
     # -- side outputs ---------------------------------------------------------------------
 
@@ -270,11 +288,14 @@ class Trainer:
         state = torch.get_rng_state()
         torch.manual_seed(self.cfg.seed)  # the same noise at every step: progress is comparable
         n = SAMPLE_N["image" if self.data.x.dim() == 4 else "vector"]
-        x = self.model.sample(n).cpu()
+        x, nrow = self.model.preview(n)
+        x = x.cpu()
         torch.set_rng_state(state)
         real = real_subset(self.data.x) if x.dim() == 2 else None
         save_samples(x, self.run_dir / "samples" / f"step_{step:07d}.png", real=real,
-                     modes=self.data.modes, title=f"{self.cfg.model} step {step}")
+                     modes=self.data.modes, title=f"{self.cfg.model} step {step}", nrow=nrow)
+        if getattr(self, "log", None) is not None:
+            self.log.samples(step, x, real=real, modes=self.data.modes, title=f"{self.cfg.model} step {step}")
 
     def _install_signals(self):
         if not _main_thread():
@@ -306,6 +327,23 @@ def set_trainable(model: GenerativeModel, phase: str) -> None:
         getattr(model, a).requires_grad_(a in trainable)
 
 
+@contextmanager
+def _inner_autograd_allowed():
+    """The gradient penalty calls torch.autograd.grad inside the loss; under mixed precision
+    Fabric's guard would take that inner backward for a forgotten ``fabric.backward``."""
+    try:
+        import lightning_fabric.wrappers as wrappers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    old = getattr(wrappers, "_in_fabric_backward", False)
+    wrappers._in_fabric_backward = True
+    try:
+        yield
+    finally:
+        wrappers._in_fabric_backward = old
+
+
 def _main_thread() -> bool:
     import threading
 
@@ -327,34 +365,6 @@ def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, list) else x
 
 
-class _CsvLog:
-    """metrics.csv: one row every log_every steps; on resume rows past the checkpoint are dropped."""
-
-    def __init__(self, path: Path, start: int, extra: tuple[str, ...] = ()):
-        self.path, self.extra, self.fields, self.rows_kept, self.f = path, extra, None, [], None
-        if start and path.exists():
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                self.fields = list(reader.fieldnames or [])
-                self.rows_kept = [r for r in reader if r.get("step") and int(float(r["step"])) <= start]
-
-    def write(self, row: dict) -> None:
-        if self.f is None:  # the columns are fixed by the first row (and the kept header)
-            fields = list(self.fields or [])
-            fields += [k for k in [*row, *self.extra] if k not in fields]
-            self.fields = fields
-            self.f = open(self.path, "w", newline="")
-            self.w = csv.DictWriter(self.f, fieldnames=fields, extrasaction="ignore", restval="")
-            self.w.writeheader()
-            self.w.writerows(self.rows_kept)
-        self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        self.f.flush()
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-
-
 class _Progress:
     """A rich progress bar on a terminal; a plain line every 10% otherwise (readable CI logs)."""
 
@@ -364,13 +374,14 @@ class _Progress:
         self.next_print = start + max(1, total // 10)
         self.bar = None
         if self.tty:
+            from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
 
             self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[speed]} it/s"), TimeElapsedColumn(),
                                 TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-                                transient=False)
+                                transient=False, console=Console(stderr=True))  # stdout stays for results
             self.task = self.bar.add_task("train", total=total, completed=start, speed="-", losses="")
             self.bar.start()
 
@@ -382,7 +393,7 @@ class _Progress:
             return
         losses = " ".join(f"{k}={v:.3g}" for k, v in logs.items() if k.startswith("loss") or k in ("recon", "kl"))
         if self.bar is not None:
-            if done % 5 == 0 or done == self.total:
+            if done % 5 == 0 or done == self.total or done == self.start + 1:
                 self.bar.update(self.task, completed=done, speed=f"{self._speed(done):.1f}", losses=losses)
         elif done >= self.next_print or done == self.total:
             self.next_print = done + max(1, self.total // 10)

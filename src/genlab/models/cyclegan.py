@@ -1,0 +1,245 @@
+"""CycleGAN (Zhu et al. 2017): unpaired image-to-image translation between domains A and B.
+
+Two generators, ``G_AB: A -> B`` and ``G_BA: B -> A`` (ResNet, fully convolutional), and two
+PatchGAN critics, ``D_A`` (real A vs. translated B) and ``D_B``. Two phases through the one
+trainer loop: ``g`` trains both generators on
+
+    adversarial(D_B(G_AB(a))) + adversarial(D_A(G_BA(b)))
+    + λ (‖G_BA(G_AB(a)) - a‖₁ + ‖G_AB(G_BA(b)) - b‖₁)             cycle consistency
+    + λ_id λ (‖G_BA(a) - a‖₁ + ‖G_AB(b) - b‖₁)                      identity (keeps colours)
+
+and ``d`` trains both critics on real images vs. a history of translated ones (ImagePool).
+Paper defaults: least-squares GAN loss, λ = 10, λ_id = 0.5, a pool of 50, Adam(2e-4, β1 = 0.5),
+constant learning rate for the first half, then a linear decay to zero.
+
+A translation model draws nothing from noise, so ``sample(n)`` translates training images of
+domain A kept in the run (``examples``) into domain B; ``translate(x, direction)`` maps any
+batch of images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab import losses
+from genlab.config import choice
+from genlab.errors import BadInputError, unknown
+from genlab.models.base import DataInfo, GenerativeModel
+from genlab.nets.patchgan import PatchDiscriminator, auto_layers
+from genlab.nets.resnet import ResnetGenerator
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def lsgan_g_loss_paper(fake_out: Tensor) -> Tensor:
+    """``E[(D(G(x)) - 1)²]``: the least-squares generator term as CycleGAN weighs it against λ
+    (Zhu et al. 2017, §4 and eq. 3). ``losses.lsgan_g_loss`` carries a ½, hence the 2."""
+    return 2 * losses.lsgan_g_loss(fake_out)
+
+
+# loss name -> (critic loss, generator adversarial term)
+GAMES = {
+    "lsgan": (losses.lsgan_d_loss, lsgan_g_loss_paper),
+    "nonsaturating": (losses.bce_d_loss, losses.nonsaturating_g_loss),
+}
+
+
+class ImagePool(nn.Module):
+    """A history of generated images for the critic (Shrivastava et al. 2017; CycleGAN §4).
+
+    Until the pool is full, every new image is stored and passed through. Afterwards each new
+    image is, with probability ½, swapped for a random stored one (the old image goes to the
+    critic, the new one is kept), else passed through: the critic sees a 50/50 mix of current and
+    past generator outputs, which damps the oscillation of the two-player game. The pool lives in
+    buffers, so it is saved with the run and a resumed run continues with the same history.
+    """
+
+    def __init__(self, size: int, shape: tuple[int, ...]):
+        super().__init__()
+        self.size = size
+        self.register_buffer("images", torch.zeros(size, *shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def query(self, x: Tensor, u: Tensor, j: Tensor) -> Tensor:
+        """The batch the critic sees instead of ``x``. ``u`` and ``j`` are (B,) uniforms in
+        [0, 1): ``u < ½`` swaps image i for stored slot ``⌊j·size⌋``. Passing the draws in keeps
+        the randomness in the model's seeded noise helpers."""
+        if self.size == 0:
+            return x
+        if self.images.device != x.device:  # the trainer moves only the model's own buffers
+            self.to(x.device)
+        out = x.detach().clone()
+        n = int(self.count)
+        for i in range(len(x)):
+            if n < self.size:
+                self.images[n] = x[i]
+                n += 1
+            elif u[i] < 0.5:
+                k = min(int(j[i] * self.size), self.size - 1)
+                out[i] = self.images[k]
+                self.images[k] = x[i]
+        self.count.fill_(n)
+        return out
+
+
+class CycleGAN(GenerativeModel):
+    """Unpaired translation: two ResNet generators, two PatchGAN critics, cycle + identity losses."""
+
+    help = "CycleGAN: unpaired A<->B translation (ResNet generators, PatchGAN critics, LSGAN, cycle λ=10)"
+
+    @dataclass
+    class Config:
+        width: int = 32  # base width of generators and critics (paper: 64; 32 keeps CPU runs practical)
+        blocks: int = 6  # residual blocks per generator (paper: 6 at 128 px, 9 at 256 px)
+        d_layers: int = 0  # stride-2 layers per PatchGAN critic; 3 = 70x70 patches; 0 = by image size
+        loss: str = choice("lsgan", tuple(GAMES))  # adversarial loss (paper: least squares)
+        cycle_weight: float = 10.0  # λ on each direction's cycle L1
+        identity_weight: float = 0.5  # identity L1 weight as a fraction of λ (paper: 0.5); 0 = off
+        pool_size: int = 50  # generated images remembered per critic; 0 = critics see only fresh ones
+        examples: int = 16  # training images per domain kept in the run for sample() and previews
+        lr: float = 2e-4  # Adam learning rate, all four nets
+        beta1: float = 0.5  # Adam β1 = 0.5, as in DCGAN and the paper
+        beta2: float = 0.999  # Adam β2
+        decay_fraction: float = 0.5  # last fraction of the steps over which the lr decays linearly to 0
+
+        def validate(self) -> None:
+            if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
+                raise BadInputError("width and examples must be >= 1; blocks, d_layers and pool_size >= 0")
+            if self.cycle_weight < 0 or self.identity_weight < 0:
+                raise BadInputError("cycle_weight and identity_weight must be >= 0")
+            if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+                raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
+            if not 0 <= self.decay_fraction <= 1:
+                raise BadInputError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+
+    phases = ("g", "d")
+    parts = {"g": ("G_AB", "G_BA"), "d": ("D_A", "D_B")}
+    ema_part = None  # the trainer averages one part; a translation model has two generators
+    data_kinds = ("unpaired",)
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__(cfg, info)
+        if info.kind != "unpaired" or not info.is_image:
+            raise BadInputError("cyclegan needs two image domains: --data unpaired:DIR_A,DIR_B, "
+                                "mnist-style or seasons")
+        c, h, w = info.shape
+        if h % 4 or w % 4:
+            raise BadInputError(f"cyclegan needs image sides divisible by 4, got {h}x{w}; "
+                                f"pass --image-size {max(4, h // 4 * 4)}")
+        layers = cfg.d_layers or auto_layers(min(h, w))
+        if min(h, w) < 3 * 2**layers:  # each critic must keep at least one patch
+            raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; use 0 (automatic) "
+                                f"or at most {max(1, (min(h, w) // 3).bit_length() - 1)}")
+        self.G_AB = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
+        self.G_BA = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
+        self.D_A = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real A vs. G_BA(b)
+        self.D_B = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real B vs. G_AB(a)
+        self.pool_a = ImagePool(cfg.pool_size, info.shape)
+        self.pool_b = ImagePool(cfg.pool_size, info.shape)
+        # A few training images of each domain, kept for sample() and the progress figures.
+        self.register_buffer("examples_a", torch.zeros(cfg.examples, *info.shape))
+        self.register_buffer("examples_b", torch.zeros(cfg.examples, *info.shape))
+        self.register_buffer("examples_n", torch.zeros((), dtype=torch.long))
+        # The g phase hands its translations to the d phase of the same step (as the reference
+        # implementation does), so each generator runs once per image per step.
+        self._fakes: tuple[Tensor, Tensor] | None = None
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return GAMES[self.cfg.loss][0](real_out, fake_out)
+
+    def g_adv(self, fake_out: Tensor) -> Tensor:
+        return GAMES[self.cfg.loss][1](fake_out)
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """1 for the first ``1 - decay_fraction`` of the steps, then linearly down towards 0.
+
+        The decay follows the run's total steps, so resuming to a larger ``--steps`` stretches it
+        from the resumed step on (the paper's schedule is also set by the planned length)."""
+        start = int(round(total * (1 - self.cfg.decay_fraction)))
+        if step < start or total <= start:
+            return 1.0
+        return 1.0 - (step - start) / (total - start)
+
+    # -- translation ----------------------------------------------------------------------
+
+    def generator(self, direction: str) -> nn.Module:
+        if direction not in DIRECTIONS:
+            raise unknown("direction", direction, DIRECTIONS)
+        return self.G_AB if direction == "a2b" else self.G_BA
+
+    def translate(self, x: Tensor, direction: str = "a2b") -> Tensor:
+        """Images of one domain -> the other, in [-1, 1]; any size divisible by 4."""
+        gen = self.generator(direction)
+        return self._eval_call(lambda t: self.output(gen(t)), x.to(self.device))
+
+    # -- losses ---------------------------------------------------------------------------
+
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+        a, b = batch["x"], batch["x_b"]
+        return self.generator_loss(a, b) if phase == "g" else self.critic_loss(a, b)
+
+    def generator_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, float]]:
+        if self.training:
+            self.keep_examples(a, b)
+        fake_b, fake_a = self.output(self.G_AB(a)), self.output(self.G_BA(b))
+        rec_a, rec_b = self.output(self.G_BA(fake_b)), self.output(self.G_AB(fake_a))
+        adv = self.g_adv(self.D_B(fake_b)) + self.g_adv(self.D_A(fake_a))
+        cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
+        lam = self.cfg.cycle_weight
+        loss = adv + lam * (cyc_a + cyc_b)
+        logs = {"loss_adv": adv.item(), "cycle_a": cyc_a.item(), "cycle_b": cyc_b.item()}
+        if self.cfg.identity_weight > 0:
+            # A generator fed an image already in its target domain should leave it alone.
+            idt = F.l1_loss(self.output(self.G_BA(a)), a) + F.l1_loss(self.output(self.G_AB(b)), b)
+            loss = loss + self.cfg.identity_weight * lam * idt
+            logs["identity"] = idt.item()
+        self._fakes = (fake_a.detach(), fake_b.detach())
+        return loss, {"loss_g": loss.item(), **logs}
+
+    def critic_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, float]]:
+        if self._fakes is not None:
+            (fake_a, fake_b), self._fakes = self._fakes, None
+        else:  # a d phase without a g phase before it
+            with torch.no_grad():
+                fake_a, fake_b = self.output(self.G_BA(b)), self.output(self.G_AB(a))
+        u = self.rand(len(fake_a), 4)  # pool decisions for both critics
+        fake_a = self.pool_a.query(fake_a, u[:, 0], u[:, 1])
+        fake_b = self.pool_b.query(fake_b, u[:, 2], u[:, 3])
+        ra, fa, rb, fb = self.D_A(a), self.D_A(fake_a), self.D_B(b), self.D_B(fake_b)
+        loss_a, loss_b = self.d_loss(ra, fa), self.d_loss(rb, fb)
+        loss = loss_a + loss_b
+        return loss, {"loss_d": loss.item(), "loss_d_a": loss_a.item(), "loss_d_b": loss_b.item()}
+
+    # -- examples, samples, figures -------------------------------------------------------
+
+    @torch.no_grad()
+    def keep_examples(self, a: Tensor, b: Tensor) -> None:
+        m, cap = int(self.examples_n), len(self.examples_a)
+        if m >= cap:
+            return
+        take = min(len(a), len(b), cap - m)
+        self.examples_a[m:m + take] = a[:take].detach()
+        self.examples_b[m:m + take] = b[:take].detach()
+        self.examples_n.fill_(m + take)
+
+    def _kept(self, n: int, which: Tensor) -> Tensor:
+        m = max(1, int(self.examples_n))
+        return which[torch.arange(n, device=which.device) % m]
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        """``n`` translations A -> B of the kept training images of A (cycled when n exceeds them)."""
+        return self.translate(self._kept(n, self.examples_a), "a2b")
+
+    def preview(self, n: int) -> tuple[Tensor, int]:
+        """Rows of (a, G_AB(a), G_BA(G_AB(a)), b, G_BA(b), G_AB(G_BA(b))) for the kept images."""
+        rows = max(1, min(n // 6, int(self.examples_n) or 1))
+        a, b = self._kept(rows, self.examples_a), self._kept(rows, self.examples_b)
+        fake_b, fake_a = self.translate(a, "a2b"), self.translate(b, "b2a")
+        rec_a, rec_b = self.translate(fake_b, "b2a"), self.translate(fake_a, "a2b")
+        grid = torch.stack([a, fake_b, rec_a, b, fake_a, rec_b], dim=1)  # (rows, 6, C, H, W)
+        return grid.flatten(0, 1), 6

@@ -171,4 +171,4 @@ def test_lr_decay_schedule():
 
     cls = MODELS["gan"]
     m = cls(cls.Config(lr_decay=0.5), DataInfo("vector", (2,)))
-    assert [m.lr_factor(s, 100) for s in (0, 49, 50, 75, 99)] == [1.0, 1.0, 1.0, 0.5, 0.01]
+    assert [m.lr_factor(s, 100) for s in (0, 49, 50, 75, 99)] == [1.0, 1.0, 1.0, 0.5, 0.02]

@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "train": ("genlab.api", "train"),
     "load": ("genlab.api", "load"),
+    "evaluate": ("genlab.evaluate", "evaluate"),
+    "compare": ("genlab.compare", "compare"),
+    "METRICS": ("genlab.metrics", "METRICS"),
     "MODELS": ("genlab.models", "MODELS"),
     "DATASETS": ("genlab.data", "DATASETS"),
     "load_data": ("genlab.data", "load_data"),

@@ -18,7 +18,7 @@ from genlab.training.checkpoint import RUN_FILES, WEIGHTS, load_latest, load_wei
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUMABLE = ("steps", "accelerator", "devices", "precision", "sample_every", "log_every", "ckpt_every",
-             "keep_last", "nan_policy", "root", "download")
+             "keep_last", "nan_policy", "max_grad_norm", "logger", "root", "download")
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -100,6 +100,10 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
         cfg = resolve(cls, values)
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
                             download=cfg.download, seed=cfg.seed)
+    for part in (data_bundle.x, data_bundle.x_b):  # checked before the run folder is written
+        if part is not None and len(part) < cfg.batch_size:
+            raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({len(part)} items); "
+                                f"use --batch-size {len(part)} or less")
     info = data_info(data_bundle)
     torch.manual_seed(cfg.seed)
     net = build_model(cfg.model, cfg.model_args, info)

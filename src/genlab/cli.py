@@ -19,13 +19,22 @@ from genlab.errors import BadInputError, GenlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
-                  help="Train, evaluate, compare and sample classic generative models (AE, VAE, GAN, LSGAN, WGAN-GP).")
+                  help="Train, evaluate, compare and sample classic generative models (AE, VAE, GAN, LSGAN, WGAN-GP, "
+                       "cGAN, CVAE, CycleGAN).")
 
 SAMPLE_EXTS = (".png", ".npy", ".csv")
 
 
+_argv: list[str] | None = None  # the arguments main() was given (sys.argv[1:] when run as a command)
+
+
 def _command_line() -> str:
-    return "genlab " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a not in ("--resume", "--overwrite"))
+    args = sys.argv[1:] if _argv is None else _argv
+    return "genlab " + " ".join(shlex.quote(a) for a in args if a not in ("--resume", "--overwrite"))
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"  # a user-facing notice, not a pointer into genlab's source
 
 
 @app.command()
@@ -49,6 +58,8 @@ def train(
     precision: Optional[str] = typer.Option(None, "--precision", help="32-true|bf16-mixed|16-mixed"),
     ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="keep an EMA of the generator"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    logger: Optional[str] = typer.Option(None, "--logger",
+                                         help="csv (metrics.csv, default) or tensorboard (also RUN/tensorboard)"),
 ):
     """Train MODEL on --data into the run folder --out."""
     from genlab.api import train as run_train
@@ -56,7 +67,7 @@ def train(
     run_train(model, data, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed, config=config,
               overrides=list(set_), resume=resume, overwrite=overwrite, quiet=quiet, command=_command_line(),
               image_size=image_size, root=root, download=download or None, accelerator=accelerator,
-              devices=devices, precision=precision, ema=ema)
+              devices=devices, precision=precision, ema=ema, logger=logger)
     typer.echo(f"run written to {out}")
 
 
@@ -111,8 +122,107 @@ def demo(
     typer.echo(f"demo results: {summary}")
 
 
+@app.command()
+def translate(
+    run: Path = typer.Argument(..., help="run folder of a translation model (cyclegan)"),
+    source: Path = typer.Argument(..., help="an image file, or a folder of images (searched recursively)"),
+    direction: str = typer.Option("a2b", "--direction", help="a2b (domain A to B) or b2a"),
+    out: Path = typer.Option(..., "--out", help="folder for the results: same names and formats, at the "
+                                                "model's image size; existing files are never replaced"),
+):
+    """Translate images with a trained CycleGAN run, keeping their file names."""
+    from genlab.translate import translate_path
+
+    written = translate_path(run, source, out=out, direction=direction)
+    typer.echo(f"wrote {len(written)} images to {out}")
+
+
+@app.command()
+def report(
+    path: Path = typer.Argument(..., help="a run folder, or a folder of runs (demo, comparison)"),
+    out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out even if it is not a genlab report"),
+    no_interpolation: bool = typer.Option(False, "--no-interpolation", help="skip the latent interpolation figures"),
+):
+    """Write one self-contained HTML page: config, losses, health, samples, scores, interpolations."""
+    from genlab.report.html import write_report
+
+    written = write_report(path, out, overwrite=overwrite, interpolations=not no_interpolation)
+    typer.echo(f"report written to {written}")
+
+
+@app.command()
+def interpolate(
+    run: Path = typer.Argument(..., help="run folder written by 'genlab train'"),
+    out: Path = typer.Option(..., "--out", help="strip.png (still) or anim.gif (animation)"),
+    steps: int = typer.Option(10, "--steps", help="frames per pair of seeds (the grid side for --grid)"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds, e.g. 0,1,2 [two random]"),
+    method: str = typer.Option("slerp", "--method", help="slerp (spherical, for Gaussian codes) or lerp"),
+    grid: Optional[bool] = typer.Option(None, "--grid/--no-grid",
+                                        help="decoded manifold of a 2-D latent [on when latent_dim=2 on images]"),
+    ema: bool = typer.Option(False, "--ema", help="use the EMA weights"),
+):
+    """Interpolate between the latent codes of seeds and decode the path (images: strip or GIF; 2-D: the path)."""
+    from genlab.interpolate import check_args, interpolate as run_interpolate, parse_seeds
+
+    check_args(out, steps)
+    used = run_interpolate(run, out, steps=steps, seeds=parse_seeds(seeds), method=method, grid=grid, ema=ema)
+    typer.echo(f"wrote {out} (seeds {','.join(map(str, used))})")
+
+
+@app.command("eval")
+def eval_(
+    run: Path = typer.Argument(..., help="run folder written by 'genlab train'"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated metric names [the defaults "
+                                          "for the run's data and model]; e.g. fd,kid,nll"),
+    n: Optional[int] = typer.Option(None, "--n", help="generated samples [2500 vectors, 1000 images]"),
+    seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
+    k: int = typer.Option(100, "--k", help="importance samples for nll/bpd (published figures use 5000)"),
+    features: str = typer.Option("auto", "--features", help="auto (shipped classifier) | digits_cls | "
+                                 "mnist5k_cls | shapes_cls | inception"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="local Inception-v3 weights for --features inception"),
+    ema: bool = typer.Option(False, "--ema", help="score the EMA weights"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
+):
+    """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
+    from genlab.evaluate import evaluate, print_scores, scores_json
+    from genlab.training.checkpoint import atomic_write_text
+
+    scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
+    print_scores(scores)
+    if json_out is not None:
+        atomic_write_text(json_out, scores_json(scores))
+        typer.echo(f"scores written to {json_out}")
+
+
+@app.command()
+def compare(
+    models: list[str] = typer.Argument(..., help="models, e.g. gan:minimax gan lsgan wgan-gp vae:k=5"),
+    data: str = typer.Option(..., "--data", help="dataset spec (see 'genlab datasets')"),
+    out: Path = typer.Option(..., "--out", help="folder for the runs, leaderboard and figures (reused if present)"),
+    seeds: int = typer.Option(3, "--seeds", help="seeds per model (0..K-1)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="training steps per run [model default]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="batch size [64]"),
+    set_: list[str] = typer.Option([], "--set", help="setting for every model: key=value (repeatable)"),
+    n: Optional[int] = typer.Option(None, "--n", help="samples per evaluation [2500 vectors, 1000 images]"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated metric names [defaults]"),
+    k: int = typer.Option(100, "--k", help="importance samples for nll/bpd"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML preset of settings for every run"),
+):
+    """Train MODELS x seeds on --data, score every run, write leaderboard.{md,csv,json} and figures."""
+    from genlab.compare import compare as run_compare
+
+    run_compare(models, data=data, seeds=seeds, steps=steps, out=out, overrides=list(set_), n=n, metrics=metrics,
+                batch_size=batch_size, k=k, config=config, log=lambda line: typer.echo(line, err=True))
+    typer.echo((out / "leaderboard.md").read_text())
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    global _argv
+    import warnings
+
+    args = _argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _one_line_warning
     try:
         app(args=args, prog_name="genlab", standalone_mode=False)
     except typer.Exit as e:

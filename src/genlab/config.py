@@ -19,6 +19,7 @@ from genlab.errors import BadInputError, unknown
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 NAN_POLICIES = ("stop", "skip")
+LOGGERS = ("csv", "tensorboard")
 
 
 def choice(default: str, choices: tuple[str, ...], help: str = "") -> Any:
@@ -50,6 +51,7 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept under checkpoints/
     nan_policy: str = choice("stop", NAN_POLICIES)  # on a NaN/Inf loss: stop the run or skip the batch
     max_grad_norm: float = 1e6  # a gradient norm above this counts as divergence
+    logger: str = choice("csv", LOGGERS)  # metrics.csv always; "tensorboard" adds RUN/tensorboard event files
     model_args: dict = field(default_factory=dict)  # the model's Config, resolved
 
     def validate(self) -> None:
@@ -64,12 +66,18 @@ class TrainConfig:
             (self.sample_every >= 0 and self.log_every > 0 and self.ckpt_every > 0,
              "sample_every must be >= 0 and log_every, ckpt_every > 0"),
             (self.keep_last > 0, f"keep_last must be a positive integer, got {self.keep_last}"),
-            (self.batch_size % self.devices == 0,
+            (self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}"),
+            (self.devices <= 0 or self.batch_size % self.devices == 0,  # devices <= 0 is reported above
              f"batch_size {self.batch_size} must be divisible by devices {self.devices}"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise BadInputError(msg)
+        if self.logger == "tensorboard":  # checked here, before a run folder is created
+            from genlab.report.loggers import MISSING_TENSORBOARD, tensorboard_available
+
+            if not tensorboard_available():
+                raise BadInputError(MISSING_TENSORBOARD)
 
 
 # ----------------------------------------------------------------------------- coercion
@@ -97,6 +105,8 @@ def coerce(f: dataclasses.Field, value: Any, *, where: str = "") -> Any:
                 raise TypeError
             out = int(value)
         elif tp is float:
+            if isinstance(value, str) and value.strip().lower() not in ("nan", "inf", "-inf", "infinity"):
+                value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as text; ValueError -> the error below
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError
             out = float(value)
@@ -117,7 +127,7 @@ def coerce(f: dataclasses.Field, value: Any, *, where: str = "") -> Any:
             out = dict(value)
         else:  # pragma: no cover - a field type we do not support is a bug
             raise RuntimeError(f"unsupported config type {tp!r} for {name}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float(10**400)
         raise BadInputError(f"{name}={value!r} is not a valid {_type_name(tp)}") from None
     choices = f.metadata.get("choices")
     if choices and out not in choices:
@@ -188,7 +198,10 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise BadInputError(f"config file {str(p)!r} must hold a mapping of key: value")
     flat = {k: v for k, v in data.items() if k != "model_args"}
-    flat.update(data.get("model_args") or {})
+    nested = data.get("model_args") or {}
+    if not isinstance(nested, dict):
+        raise BadInputError(f"config file {str(p)!r}: model_args must hold a mapping of key: value")
+    flat.update(nested)
     return flat
 
 
@@ -196,7 +209,10 @@ def resolve(model_cls: type, values: dict[str, Any]) -> TrainConfig:
     """Sort flat ``values`` into TrainConfig fields and the model's Config; type-check both."""
     train_fields = fields_of(TrainConfig)
     model_fields = fields_of(model_cls.Config)
-    train_vals, model_vals = {}, dict(values.pop("model_args", {}) or {})
+    nested = values.pop("model_args", {}) or {}
+    if not isinstance(nested, dict):
+        raise BadInputError(f"model_args must be a mapping of key: value, got {nested!r}")
+    train_vals, model_vals = {}, dict(nested)
     for k, v in values.items():
         if k in train_fields and k != "model_args":
             train_vals[k] = v

@@ -26,6 +26,8 @@ def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int =
         m = min(batch, n - i)
         if label is not None:
             y = torch.full((m,), label, dtype=torch.long, device=model.device)
+        elif model.conditional:  # every class in turn, in contiguous blocks across the chunks
+            y = torch.arange(i, i + m, device=model.device) * model.info.num_classes // n
         chunks.append(model.sample(m, y=y).detach().cpu())
     return torch.cat(chunks)
 
@@ -43,7 +45,12 @@ def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = Fa
     if ext == ".png":
         cfg = model.run_config
         modes = torch.tensor(cfg["modes"]) if cfg.get("modes") else None
-        save_samples(x, out, modes=modes, title=f"{cfg['model']} ({cfg['train']['data']})")
+        nrow = None
+        if model.conditional and label is None and model.info.is_image:
+            from genlab.models.conditional import class_grid
+
+            x, nrow = class_grid(x, model.info.num_classes)  # one row per class
+        save_samples(x, out, modes=modes, title=f"{cfg['model']} ({cfg['train']['data']})", nrow=nrow)
     elif ext == ".npy":
         atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
     else:

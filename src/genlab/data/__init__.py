@@ -10,7 +10,7 @@ torchvision's files under ``root`` and download them only when ``download=True``
 
 from __future__ import annotations
 
-from genlab.data import folder, images, points, toy2d
+from genlab.data import folder, images, points, toy2d, translation, unpaired
 from genlab.data.base import DataBundle, DatasetSpec
 from genlab.errors import BadInputError, unknown
 
@@ -47,6 +47,19 @@ DATASETS: dict[str, DatasetSpec] = {
         folder.folder,
         "your images: folder:PATH, recursive; sub-folders become classes; 64x64 by default",
         takes_arg=True,
+    ),
+    # two image domains for translation (kind "unpaired")
+    "unpaired": DatasetSpec(
+        unpaired.unpaired, "your two domains: unpaired:DIR_A,DIR_B image folders; 64x64 by default",
+        takes_arg=True,
+    ),
+    "mnist-style": DatasetSpec(
+        translation.mnist_style,
+        "mnist5k digits -> thick inverted strokes, unpaired halves + 500 true test pairs; 28x28 gray",
+    ),
+    "seasons": DatasetSpec(
+        translation.seasons,
+        "shapes in summer -> winter palette with stripes, unpaired + 500 true test pairs; any size (32)",
     ),
     # torchvision, from --root (downloaded only with --download)
     "mnist": DatasetSpec(

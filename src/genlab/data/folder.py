@@ -127,12 +127,13 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
         if class_names:
             labels.append(class_names.index(path.relative_to(top).parts[0]))
 
+    if not tensors:  # the error alone, without a warning before it: one line for the user
+        why = f"; skipped {len(skipped)} unreadable or non-image files" if skipped else ""
+        raise BadInputError(
+            f"no readable images in {str(top)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively){why}"
+        )
     if skipped:
         _warn_skipped(top, skipped, len(files))
-    if not tensors:
-        raise BadInputError(
-            f"no readable images in {str(top)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)"
-        )
 
     if all(_is_gray(t) for t in tensors):
         stacked = torch.stack([t[:1] for t in tensors])  # (N, 1, S, S)

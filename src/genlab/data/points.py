@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+from tokenize import TokenError
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,8 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         # allow_pickle=False: a .npy of Python objects could run code when loaded
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    # a damaged header reaches numpy's literal parser: SyntaxError or TokenError, not only ValueError
+    except (ValueError, OSError, EOFError, SyntaxError, OverflowError, MemoryError, TokenError) as err:
         raise _bad(path, f"not a readable numeric .npy file ({err})") from None
     if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for zip archives
         raise _bad(path, "not a single .npy array")

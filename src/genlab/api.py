@@ -97,9 +97,11 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
         if step >= cfg.steps:
             raise BadInputError(f"run {str(out)!r} is already at step {step}; pass --steps larger than {step} to continue")
     else:
-        cfg = resolve(cls, values)
+        cfg = resolve(cls, dict(values))
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
                             download=cfg.download, seed=cfg.seed)
+    if not resume:
+        cfg = _apply_preset(cls, values, data_bundle.kind) or cfg
     for part in (data_bundle.x, data_bundle.x_b):  # checked before the run folder is written
         if part is not None and len(part) < cfg.batch_size:
             raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({len(part)} items); "
@@ -116,6 +118,15 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     trainer = Trainer(net, data_bundle, cfg, out, quiet=quiet, resume_state=resume_state, command=command,
                       resume_ema=ema_weights or None)
     return trainer.fit()
+
+
+def _apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
+    """Defaults a family uses on one kind of data (``cls.presets[kind]``), below anything the
+    user set: e.g. the 2-D settings of a paper's toy experiments rather than its image ones."""
+    preset = getattr(cls, "presets", {}).get(kind, {})
+    given = set(values) | set(values.get("model_args") or {})
+    extra = {k: v for k, v in preset.items() if k not in given}
+    return resolve(cls, {**values, **extra}) if extra else None
 
 
 def _resume_config(saved: dict, values: dict, cls) -> TrainConfig:

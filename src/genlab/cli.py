@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     args = _argv = list(sys.argv[1:] if argv is None else argv)
-    warnings.formatwarning = _one_line_warning
+    if argv is None:  # the real command; a caller of main([...]) keeps its own warning format
+        warnings.formatwarning = _one_line_warning
     try:
         app(args=args, prog_name="genlab", standalone_mode=False)
     except typer.Exit as e:

@@ -64,6 +64,10 @@ def run_demo(out: str | Path, *, quick: bool = False) -> Path:
         rows.append(row)
     summary = out / "summary.md"
     atomic_write_text(summary, _markdown(rows, quick))
+    from genlab.report.html import write_report
+
+    page = write_report(out, out / "report.html", overwrite=True)
+    print(f"[demo] report: {page} (one self-contained page; open it in a browser)", flush=True)
     return summary
 
 

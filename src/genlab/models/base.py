@@ -50,6 +50,8 @@ class GenerativeModel(nn.Module):
     parts: ClassVar[dict[str, tuple[str, ...]]] = {}  # phase -> attribute names it trains
     ema_part: ClassVar[str | None] = None  # the submodule averaged by --ema (generator/decoder)
     conditional: ClassVar[bool] = False  # sample() takes class labels
+    # defaults by data kind ("vector", "image"), applied under the user's own settings
+    presets: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()

@@ -140,6 +140,9 @@ def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict
     for stale in ckpts.glob(".step_*"):  # left by a crash mid-write or mid-delete
         shutil.rmtree(stale, ignore_errors=True)
     _save_pair(run_dir, weights, state, step)
+    for name in (CONFIG, WEIGHTS, STATE, "metrics.csv"):  # temporary files of writes a crash interrupted
+        for stale in run_dir.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:

@@ -23,7 +23,7 @@ def test_registry_entries_are_specs_with_one_line_help():
     for name, entry in DATASETS.items():
         assert isinstance(entry, DatasetSpec)
         assert entry.help and "\n" not in entry.help, name
-        assert entry.takes_arg == (name in ("points", "folder"))
+        assert entry.takes_arg == (name in ("points", "folder", "unpaired"))
 
 
 def test_parse_spec():

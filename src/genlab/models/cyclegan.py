@@ -29,8 +29,8 @@ from genlab import losses
 from genlab.config import choice
 from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
-from genlab.nets.patchgan import PatchDiscriminator, auto_layers
-from genlab.nets.resnet import ResnetGenerator
+from genlab.nets import PatchDiscriminator, ResnetGenerator
+from genlab.nets.patchgan import auto_layers
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -55,7 +55,8 @@ class ImagePool(nn.Module):
     image is, with probability ½, swapped for a random stored one (the old image goes to the
     critic, the new one is kept), else passed through: the critic sees a 50/50 mix of current and
     past generator outputs, which damps the oscillation of the two-player game. The pool lives in
-    buffers, so it is saved with the run and a resumed run continues with the same history.
+    buffers, so it is saved with the run and a resumed run continues with the same history
+    (under data parallelism each process keeps the history of its own slice of the batch).
     """
 
     def __init__(self, size: int, shape: tuple[int, ...]):
@@ -75,12 +76,12 @@ class ImagePool(nn.Module):
             self.to(x.device)
         out = x.detach().clone()
         n = int(self.count)
-        for i in range(len(x)):
+        for i, (ui, ji) in enumerate(zip(u.tolist(), j.tolist())):  # one device sync, not one per image
             if n < self.size:
                 self.images[n] = x[i]
                 n += 1
-            elif u[i] < 0.5:
-                k = min(int(j[i] * self.size), self.size - 1)
+            elif ui < 0.5:
+                k = min(int(ji * self.size), self.size - 1)
                 out[i] = self.images[k]
                 self.images[k] = x[i]
         self.count.fill_(n)
@@ -105,7 +106,7 @@ class CycleGAN(GenerativeModel):
         lr: float = 2e-4  # Adam learning rate, all four nets
         beta1: float = 0.5  # Adam β1 = 0.5, as in DCGAN and the paper
         beta2: float = 0.999  # Adam β2
-        decay_fraction: float = 0.5  # last fraction of the steps over which the lr decays linearly to 0
+        lr_decay: float = 0.5  # final fraction of the steps over which the lr falls linearly to 0 (paper: half)
 
         def validate(self) -> None:
             if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
@@ -114,8 +115,8 @@ class CycleGAN(GenerativeModel):
                 raise BadInputError("cycle_weight and identity_weight must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
-            if not 0 <= self.decay_fraction <= 1:
-                raise BadInputError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+            if not 0 <= self.lr_decay <= 1:
+                raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
 
     phases = ("g", "d")
     parts = {"g": ("G_AB", "G_BA"), "d": ("D_A", "D_B")}
@@ -130,11 +131,11 @@ class CycleGAN(GenerativeModel):
         c, h, w = info.shape
         if h % 4 or w % 4:
             raise BadInputError(f"cyclegan needs image sides divisible by 4, got {h}x{w}; "
-                                f"pass --image-size {max(4, h // 4 * 4)}")
+                                f"pass --image-size {max(8, h // 4 * 4)}")
         layers = cfg.d_layers or auto_layers(min(h, w))
-        if min(h, w) < 3 * 2**layers:  # each critic must keep at least one patch
-            raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; use 0 (automatic) "
-                                f"or at most {max(1, (min(h, w) // 3).bit_length() - 1)}")
+        if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
+            raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
+                                ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
         self.G_AB = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
         self.G_BA = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
         self.D_A = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real A vs. G_BA(b)
@@ -156,11 +157,11 @@ class CycleGAN(GenerativeModel):
         return GAMES[self.cfg.loss][1](fake_out)
 
     def lr_factor(self, step: int, total: int) -> float:
-        """1 for the first ``1 - decay_fraction`` of the steps, then linearly down towards 0.
+        """1 for the first ``1 - lr_decay`` of the steps, then linearly down towards 0.
 
         The decay follows the run's total steps, so resuming to a larger ``--steps`` stretches it
         from the resumed step on (the paper's schedule is also set by the planned length)."""
-        start = int(round(total * (1 - self.cfg.decay_fraction)))
+        start = int(round(total * (1 - self.cfg.lr_decay)))
         if step < start or total <= start:
             return 1.0
         return 1.0 - (step - start) / (total - start)

@@ -2,5 +2,7 @@
 
 from genlab.nets.dcgan import ConvDecoder, ConvEncoder, down_plan
 from genlab.nets.mlp import MLP
+from genlab.nets.patchgan import PatchDiscriminator
+from genlab.nets.resnet import ResnetGenerator
 
-__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "down_plan"]
+__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "PatchDiscriminator", "ResnetGenerator", "down_plan"]

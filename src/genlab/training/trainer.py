@@ -187,6 +187,7 @@ class Trainer:
         progress = _Progress(total, self.start, quiet=self.quiet or not fabric.is_global_zero)
         old_handlers = self._install_signals()
         skipped, t0, logs, step = 0, time.perf_counter(), {}, self.start
+        phase_params = {p: model.phase_parameters(p) for p in model.phases}
         try:
             for step in range(self.start, total):
                 factor = model.lr_factor(step, total)
@@ -211,7 +212,7 @@ class Trainer:
                         opt.zero_grad(set_to_none=True)
                         fabric.backward(loss)
                         # checked at every update: one Inf gradient would poison the weights for good
-                        gn = _grad_norm(model.phase_parameters(phase))
+                        gn = _grad_norm(phase_params[phase])
                         if check_grads:
                             out[f"grad_norm_{phase}"] = gn
                         if not math.isfinite(gn) or gn > cfg.max_grad_norm:
@@ -354,7 +355,7 @@ def _grad_norm(params) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))  # one fused kernel
 
 
 def _as_list(x):

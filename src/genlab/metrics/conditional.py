@@ -1,0 +1,89 @@
+"""Scores of class-conditional models (cgan, cvae): does a sample of class k look like class k?
+
+- ``class_accuracy``: the share of samples drawn for class k that the dataset's shipped
+  classifier assigns to k (chance is 1 / classes), per class and averaged.
+- ``intra_fd``: the Fréchet distance between the classifier features of the samples of class k
+  and of the real images of class k in the reference data, per class and averaged. A model that
+  draws the right class but only one style of it scores well on accuracy and badly here.
+
+Every score is a dict carrying its provenance: metric, value, n, class, extractor and its
+SHA-256, reference split, seed.
+"""
+
+from __future__ import annotations
+
+from genlab.errors import BadInputError
+from genlab.metrics.sets import frechet_distance
+
+
+def _row(metric: str, value: float, n: int, cls: int | None, extractor, seed: int, reference: str) -> dict:
+    return {"metric": metric, "value": float(value), "n": int(n), "class": cls, "extractor": extractor.name,
+            "extractor_sha256": extractor.sha256, "reference": reference, "seed": seed}
+
+
+def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, extractor=None) -> list[dict]:
+    """Per-class accuracy and intra-class FD of ``model``'s samples against ``data``, a labelled
+    DataBundle (the held-out split, or the training split for more images per class).
+    ``extractor``: a ``genlab.metrics.features`` Extractor; default: the classifier shipped for
+    the data."""
+    from genlab.metrics.features import classifier_for, load_classifier
+    from genlab.sampling import draw
+
+    if not getattr(model, "conditional", False):
+        raise BadInputError("conditional scores are for conditional models (cgan, cvae)")
+    if data.y is None:
+        raise BadInputError(f"conditional scores need labelled data; {data.spec!r} has no labels")
+    if extractor is None:
+        name = classifier_for(data.spec)
+        if name is None:
+            raise BadInputError(f"no shipped classifier for {data.spec!r}; conditional scores need one "
+                                "(digits, mnist5k, mnist, shapes)")
+        extractor = load_classifier(name)
+    k = model.info.num_classes
+    if len(extractor.class_names) != k:
+        raise BadInputError(f"classifier {extractor.name!r} knows {len(extractor.class_names)} classes, "
+                            f"the model {k}")
+    reference = f"{data.spec} {data.meta.get('split', 'train')}"
+    rows, accs, fds = [], [], []
+    for c in range(k):
+        x = draw(model, n_per_class, seed=seed + c, label=c)
+        acc = float((extractor.predict(x) == c).double().mean())
+        real = data.x[data.y == c]
+        fd = frechet_distance(extractor.embed(real), extractor.embed(x))
+        accs.append(acc)
+        fds.append(fd)
+        rows += [_row("class_accuracy", acc, n_per_class, c, extractor, seed, reference),
+                 _row("intra_fd", fd, n_per_class, c, extractor, seed, reference)]
+    rows += [_row("class_accuracy", sum(accs) / k, n_per_class * k, None, extractor, seed, reference),
+             _row("intra_fd", sum(fds) / k, n_per_class * k, None, extractor, seed, reference)]
+    return rows
+
+
+# ----------------------------------------------------------------------------- registry adapter
+
+
+def registry_fn(metric: str):
+    """A ``genlab.metrics.METRICS`` function: ``metric`` ("class_accuracy" or "intra_fd")
+    averaged over the classes, the per-class values in the detail. The real images are the
+    evaluation's reference split; ``n`` samples are shared equally among the classes."""
+
+    def fn(ctx):
+        from genlab.data import load_data
+        from genlab.metrics import Result
+
+        def compute():
+            train = ctx.cfg["train"]
+            data = load_data(ctx.data_spec, image_size=train.get("image_size") or None,
+                             root=train.get("root") or None, seed=0, split=ctx.split)
+            k = max(1, ctx.model.info.num_classes)
+            rows = conditional_scores(ctx.model, data, n_per_class=max(2, ctx.n_fake // k), seed=ctx.seed,
+                                      extractor=ctx.classifier)
+            return rows, len(data.x)
+
+        rows, n_real = ctx.memo("conditional", compute)
+        mean = next(r for r in rows if r["metric"] == metric and r["class"] is None)
+        per_class = [r["value"] for r in rows if r["metric"] == metric and r["class"] is not None]
+        return Result(mean["value"], space="classifier", n_real=n_real, n_fake=mean["n"],
+                      detail={"per_class": per_class})
+
+    return fn

@@ -1,0 +1,70 @@
+"""ResNet image-to-image generator (Johnson et al. 2016), as used by CycleGAN (Zhu et al. 2017).
+
+``c7s1-w, d2w, d4w, R4w × blocks, u2w, uw, c7s1-C``: a 7×7 stem, two stride-2 downsamplings,
+residual blocks at 1/4 resolution, two stride-2 transposed-convolution upsamplings and a 7×7
+head. Fully convolutional, so any height and width divisible by 4 works, whatever size it was
+trained at. The paper's width is 64 with 6 blocks (128 px) or 9 (256 px); smaller widths keep
+CPU training practical.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def _norm(ch: int) -> nn.Module:
+    # Instance norm without affine parameters, as in the reference implementation: per-image
+    # statistics keep one image's contrast from leaking into another's (Ulyanov et al. 2016).
+    return nn.InstanceNorm2d(ch)
+
+
+def _conv_block(c_in: int, c_out: int, k: int, stride: int) -> list[nn.Module]:
+    # No conv bias before a norm that removes the mean: it would be cancelled anyway.
+    pad = [nn.ReflectionPad2d(k // 2)] if stride == 1 else []
+    conv = nn.Conv2d(c_in, c_out, k, stride, padding=0 if stride == 1 else k // 2, bias=False)
+    return [*pad, conv, _norm(c_out), nn.ReLU(True)]
+
+
+class ResidualBlock(nn.Module):
+    """``x + (pad, conv3, IN, ReLU, pad, conv3, IN)(x)``: reflection padding avoids border artefacts."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=False), _norm(ch), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=False), _norm(ch),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """(B, C_in, H, W) -> (B, C_out, H, W) pre-activation outputs; H and W divisible by 4.
+
+    The model applies tanh; the network computes no loss.
+    """
+
+    down = 2  # stride-2 stages: inputs must be divisible by 2**down
+
+    def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6):
+        super().__init__()
+        layers: list[nn.Module] = _conv_block(c_in, width, 7, 1)  # c7s1-w
+        ch = width
+        for _ in range(self.down):  # d2w, d4w
+            layers += _conv_block(ch, ch * 2, 3, 2)
+            ch *= 2
+        layers += [ResidualBlock(ch) for _ in range(blocks)]
+        for _ in range(self.down):  # u2w, uw
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, 2, padding=1, output_padding=1, bias=False),
+                       _norm(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7)]  # c7s1-C, no norm
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        m = 2**self.down
+        if h % m or w % m:
+            raise ValueError(f"ResnetGenerator needs height and width divisible by {m}, got {h}x{w}")
+        return self.net(x)

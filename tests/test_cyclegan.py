@@ -1,0 +1,160 @@
+"""cyclegan: its losses, the image pool, fully convolutional nets, the schedule, resume, quality."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import genlab
+from genlab.config import resolve
+from genlab.data import load_data
+from genlab.errors import BadInputError, UnknownNameError
+from genlab.models import MODELS, DataInfo
+from genlab.models.cyclegan import ImagePool
+from genlab.nets.patchgan import PatchDiscriminator, auto_layers, receptive_field
+
+from test_train import assert_same_weights
+
+
+def build(size=16, channels=3, **over):
+    cls = MODELS["cyclegan"]
+    cfg = resolve(cls, {"width": 8, "blocks": 2, **over})
+    torch.manual_seed(0)
+    return cls(cls.Config(**cfg.model_args), DataInfo("unpaired", (channels, size, size)))
+
+
+class Scaled(nn.Module):
+    """A stand-in generator whose output after the model's tanh is exactly ``factor * x``."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+        self.w = nn.Parameter(torch.zeros(()))  # so the optimizer has something to hold
+
+    def forward(self, x):
+        return torch.atanh(self.factor * x) + 0 * self.w
+
+
+def pair(n=4, size=16):
+    g = torch.Generator().manual_seed(2)
+    return (torch.rand(n, 3, size, size, generator=g) * 1.8 - 0.9,
+            torch.rand(n, 3, size, size, generator=g) * 1.8 - 0.9)
+
+
+def test_cycle_and_identity_losses_are_l1_with_known_answers():
+    a, b = pair()
+    model = build()
+    model.G_AB, model.G_BA = Scaled(1.0), Scaled(1.0)  # identity generators: nothing to undo
+    loss, logs = model.loss("g", {"x": a, "x_b": b})
+    assert logs["cycle_a"] == pytest.approx(0, abs=1e-5) and logs["identity"] == pytest.approx(0, abs=1e-5)
+    assert loss.item() == pytest.approx(logs["loss_adv"], abs=1e-4)
+    model.G_AB, model.G_BA = Scaled(0.5), Scaled(0.5)  # each direction halves: a -> a/2 -> a/4
+    loss, logs = model.loss("g", {"x": a, "x_b": b})
+    assert logs["cycle_a"] == pytest.approx(0.75 * a.abs().mean().item(), rel=1e-4)
+    assert logs["cycle_b"] == pytest.approx(0.75 * b.abs().mean().item(), rel=1e-4)
+    assert logs["identity"] == pytest.approx(0.5 * (a.abs().mean() + b.abs().mean()).item(), rel=1e-4)
+    lam = model.cfg.cycle_weight  # λ = 10, identity weighted 0.5 λ, as in the paper
+    expect = logs["loss_adv"] + lam * (logs["cycle_a"] + logs["cycle_b"]) + 0.5 * lam * logs["identity"]
+    assert loss.item() == pytest.approx(expect, rel=1e-4)
+
+
+def test_lsgan_terms_follow_the_paper():
+    model = build()
+    out = torch.tensor([0.2, 0.7])
+    assert model.g_adv(out).item() == pytest.approx(((out - 1) ** 2).mean().item())
+    assert model.d_loss(out, out).item() == pytest.approx((0.5 * (out - 1) ** 2 + 0.5 * out**2).mean().item())
+
+
+def test_image_pool_mixes_old_and_new_once_full():
+    pool = ImagePool(4, (1, 1, 1))
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    half = torch.full((4,), 0.5)
+    assert torch.equal(pool.query(first, half, half), first)  # filling: everything passes through
+    new = torch.arange(10.0, 14.0).view(4, 1, 1, 1)
+    out = pool.query(new, torch.tensor([0.1, 0.9, 0.1, 0.9]), torch.tensor([0.0, 0.0, 0.5, 0.99]))
+    assert out.flatten().tolist() == [0.0, 11.0, 2.0, 13.0]  # slots 0 and 2 handed out, the rest new
+    assert pool.images.flatten().tolist() == [10.0, 1.0, 12.0, 3.0]  # the new images took their slots
+    # through the model's noise: about half of a long stream comes from the history
+    model = build(pool_size=50)
+    model.pool_a.query(torch.zeros(50, 3, 16, 16), torch.zeros(50), torch.zeros(50))
+    u = model.rand(2000, 2)
+    stream = torch.arange(1.0, 2001.0).view(-1, 1, 1, 1).expand(-1, 3, 16, 16)  # every image distinct
+    out = model.pool_a.query(stream, u[:, 0], u[:, 1])
+    from_history = (out[:, 0, 0, 0] != stream[:, 0, 0, 0]).float().mean().item()
+    assert 0.45 < from_history < 0.55 and int(model.pool_a.count) == 50
+    assert (out[:, 0, 0, 0] <= stream[:, 0, 0, 0]).all()  # the history holds only earlier images
+
+
+@pytest.mark.parametrize("size", [16, 24, 32])
+def test_generators_are_fully_convolutional(size):
+    model = build(size)
+    a, b = pair(3, size)
+    for phase in model.phases:
+        loss, _ = model.loss(phase, {"x": a, "x_b": b})
+        assert torch.isfinite(loss)
+    for other in (16, 24, 32, 40):  # any size divisible by 4, whatever the training size
+        x = torch.rand(2, 3, other, other + 8) * 2 - 1
+        for direction in ("a2b", "b2a"):
+            assert model.translate(x, direction).shape == x.shape
+
+
+def test_patch_critic_depth_and_bad_shapes():
+    assert [receptive_field(n) for n in (1, 2, 3)] == [16, 34, 70]  # 3 layers: the paper's 70x70
+    assert [auto_layers(s) for s in (8, 16, 28, 32, 64, 256)] == [1, 1, 2, 2, 3, 3]
+    assert PatchDiscriminator(3, width=4, layers=3)(torch.zeros(1, 3, 70, 70)).shape == (1, 1, 6, 6)
+    assert build(64).D_A.net[-1].kernel_size == (4, 4)
+    with pytest.raises(BadInputError, match="divisible by 4"):
+        build(18)
+    with pytest.raises(BadInputError, match="too deep"):
+        build(16, d_layers=3)
+    with pytest.raises(BadInputError, match="two image domains"):
+        MODELS["cyclegan"](MODELS["cyclegan"].Config(), DataInfo("image", (1, 8, 8)))
+    with pytest.raises(UnknownNameError, match="valid: a2b, b2a"):
+        build().translate(torch.zeros(1, 3, 16, 16), "a2c")
+
+
+def test_learning_rate_is_constant_then_decays_linearly_to_zero():
+    model = build()
+    f = [model.lr_factor(s, 100) for s in range(100)]
+    assert f[:50] == [1.0] * 50
+    assert f[50] == 1.0 and f[75] == pytest.approx(0.5) and 0 < f[99] < 0.03
+    assert all(x > y for x, y in zip(f[50:], f[51:]))
+    opt = model.configure_optimizers()["g"].param_groups[0]
+    assert opt["lr"] == 2e-4 and opt["betas"] == (0.5, 0.999)
+
+
+def test_sample_translates_kept_examples():
+    model = build()
+    a, b = pair(4)
+    model.loss("g", {"x": a, "x_b": b})  # training keeps the first images it sees
+    assert int(model.examples_n) == 4 and torch.equal(model.examples_a[:4], a)
+    x = model.sample(6)
+    assert torch.allclose(x[:4], model.translate(a, "a2b")) and torch.equal(x[4:], x[:2])
+    grid, nrow = model.preview(64)
+    assert nrow == 6 and grid.shape == (24, 3, 16, 16) and torch.equal(grid[0], a[0])
+
+
+def test_resume_is_bit_exact_with_the_pool(tmp_path):
+    # lr_decay=0: the decay follows --steps, so a run resumed to more steps decays later
+    opts = dict(batch_size=4, seed=1, image_size=16, ckpt_every=6, sample_every=0,
+                overrides={"width": 4, "blocks": 1, "pool_size": 6, "examples": 4, "lr_decay": 0.0})
+    genlab.train("cyclegan", "mnist-style", out=tmp_path / "straight", steps=12, **opts)
+    genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=6, **opts)
+    genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=12, resume=True, **opts)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    model = genlab.load(tmp_path / "split")
+    assert int(model.pool_a.count) == 6 and int(model.examples_n) == 4
+
+
+@pytest.mark.slow
+def test_short_training_beats_the_identity_on_the_benchmark(tmp_path):
+    from genlab.metrics.translation import translation_scores
+
+    model = genlab.train("cyclegan", "mnist-style", out=tmp_path / "r", steps=300, batch_size=8, seed=0,
+                         sample_every=0, overrides={"width": 16, "blocks": 3})
+    rows = {(r["direction"], r["metric"]): r["value"]
+            for r in translation_scores(model, load_data("mnist-style"), n=200)}
+    for d in ("a2b", "b2a"):
+        assert rows[d, "psnr"] > rows[d, "psnr_identity"] + 3, rows
+        assert rows[d, "ssim"] > rows[d, "ssim_identity"], rows

@@ -106,8 +106,8 @@ def datasets():
     from genlab.data import DATASETS
 
     for name, spec in DATASETS.items():
-        shown = f"{name}:PATH" if spec.takes_arg else name
-        typer.echo(f"{shown:<14} {spec.help}")
+        shown = f"{name}:{spec.arg}" if spec.takes_arg else name
+        typer.echo(f"{shown:<21} {spec.help}")
 
 
 @app.command()
@@ -185,11 +185,12 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
-    from genlab.evaluate import evaluate, print_scores, scores_json
+    from genlab.evaluate import evaluate, print_scores, save_eval, scores_json
     from genlab.training.checkpoint import atomic_write_text
 
     scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
     print_scores(scores)
+    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
     if json_out is not None:
         atomic_write_text(json_out, scores_json(scores))
         typer.echo(f"scores written to {json_out}")

@@ -51,7 +51,7 @@ DATASETS: dict[str, DatasetSpec] = {
     # two image domains for translation (kind "unpaired")
     "unpaired": DatasetSpec(
         unpaired.unpaired, "your two domains: unpaired:DIR_A,DIR_B image folders; 64x64 by default",
-        takes_arg=True,
+        takes_arg=True, arg="DIR_A,DIR_B",
     ),
     "mnist-style": DatasetSpec(
         translation.mnist_style,

@@ -54,6 +54,7 @@ class DatasetSpec:
     factory: Callable[..., DataBundle]
     help: str  # one line for `genlab datasets`
     takes_arg: bool = False  # True for "points:PATH", "folder:PATH"
+    arg: str = "PATH"  # how `genlab datasets` names the argument
 
 
 def uint8_to_unit(images: np.ndarray | torch.Tensor, max_value: float = 255.0) -> torch.Tensor:

@@ -1,0 +1,335 @@
+"""Several models x several seeds on the same data -> a leaderboard of mean ± standard error.
+
+``compare(["gan:minimax", "gan", "wgan-gp"], data="grid25", seeds=5, steps=2000, out="cmp")``
+trains every (model, seed) into ``out/runs/<model>/seed<k>``, scores each run with
+``genlab.evaluate`` (cached in the run's ``eval.json``) and writes ``leaderboard.{md,csv,json}``
+plus ``samples.png`` (one panel per model) and ``metrics.png`` (bars with error bars).
+
+It can be stopped and started again: finished runs and their scores are reused, interrupted
+runs are resumed from their last checkpoint. A model is ``name``, ``name:variant`` where the
+variant is one of the model's choices (``gan:minimax`` sets ``loss=minimax``), or
+``name:key=value,key=value``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genlab.errors import BadInputError, BadRunError
+from genlab.training.checkpoint import atomic_write, atomic_write_text
+
+RUNS = "runs"
+
+
+@dataclass
+class Entry:
+    label: str  # as the user wrote it: "gan:minimax"
+    model: str
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.label).strip("-")
+
+
+def parse_entry(spec: str) -> Entry:
+    """``gan`` | ``gan:minimax`` | ``vae:k=5,beta=0.5`` -> Entry (names checked against the registry)."""
+    import dataclasses
+
+    from genlab.api import model_class
+    from genlab.config import parse_value
+
+    name, _, variant = spec.strip().partition(":")
+    cls = model_class(name.strip())
+    overrides: dict = {}
+    for part in filter(None, (p.strip() for p in variant.split(","))):
+        if "=" in part:
+            key, _, value = part.partition("=")
+            overrides[key.strip()] = parse_value(value)
+            continue
+        owners = [f.name for f in dataclasses.fields(cls.Config) if part in f.metadata.get("choices", ())]
+        if len(owners) != 1:
+            valid = sorted({c for f in dataclasses.fields(cls.Config) for c in f.metadata.get("choices", ())})
+            raise BadInputError(f"model variant {spec!r}: {part!r} is not a choice of {name!r} "
+                                f"(valid: {', '.join(valid) or 'none'}); or write {name}:key=value")
+        overrides[owners[0]] = part
+    return Entry(label=spec.strip(), model=name.strip(), overrides=overrides)
+
+
+def resolved_config(entry: Entry, data: str, seed: int, steps, batch_size, common: dict):
+    from genlab.api import model_class
+    from genlab.config import resolve
+
+    values = {**common, **entry.overrides, "model": entry.model, "data": data, "seed": seed}
+    values.update({k: v for k, v in dict(steps=steps, batch_size=batch_size).items() if v is not None})
+    return resolve(model_class(entry.model), dict(values))
+
+
+def run_state(run: Path, cfg) -> tuple[str, int]:
+    """("new" | "resume" | "done", step) for the run folder of this exact configuration."""
+    from genlab.training.checkpoint import load_latest, read_config
+
+    if not (run / "config.json").is_file():
+        if run.exists():  # a folder left by a crash before the run wrote its config: ours to clear
+            shutil.rmtree(run)
+        return "new", 0
+    saved = read_config(run)["train"]
+    for key in ("model", "data", "seed", "batch_size", "lr", "image_size", "model_args"):
+        if saved.get(key) != getattr(cfg, key):
+            raise BadInputError(f"{str(run)!r} holds a run with another {key} ({saved.get(key)!r}, not "
+                                f"{getattr(cfg, key)!r}); use a new --out or delete that folder")
+    try:
+        _, _, step = load_latest(run, need_state=False)
+    except BadRunError:
+        return "new", 0  # config written but no checkpoint yet: start it over
+    if step > cfg.steps:
+        raise BadInputError(f"{str(run)!r} was trained for {step} steps, more than --steps {cfg.steps}; "
+                            f"use a new --out")
+    return ("done" if step == cfg.steps else "resume"), step
+
+
+def ensure_trained(entry: Entry, data: str, seed: int, cfg, run: Path, common: dict, log) -> None:
+    """Train the run, resume it, or leave it alone when it already reached ``cfg.steps``."""
+    import genlab
+
+    state, step = run_state(run, cfg)
+    if state == "done":
+        log(f"[compare] {entry.label} seed {seed}: done ({step} steps), reused")
+        return
+    if state == "resume":
+        log(f"[compare] {entry.label} seed {seed}: resuming at step {step}/{cfg.steps}")
+        genlab.train(entry.model, data, out=run, steps=cfg.steps, resume=True, quiet=True)
+        return
+    log(f"[compare] {entry.label} seed {seed}: training {cfg.steps} steps")
+    # the explicit settings go last: a YAML preset in `common` must not override --steps
+    settings = {**common, **entry.overrides, "steps": cfg.steps, "batch_size": cfg.batch_size, "seed": seed}
+    genlab.train(entry.model, data, out=run, overrides=settings, overwrite=run.exists(), quiet=True)
+
+
+def _scores(run: Path, settings: dict) -> list:
+    """The run's scores, from its eval.json when it was scored with the same settings at the same step."""
+    from genlab.evaluate import evaluate, read_run_scores, run_step, write_run_scores
+
+    settings = {**settings, "step": run_step(run)}
+    scores = read_run_scores(run, settings)
+    if scores is None:
+        scores = evaluate(run, **{k: v for k, v in settings.items() if k != "step"})
+        write_run_scores(run, settings, scores)
+    return scores
+
+
+def summarise(values: list[float]) -> dict:
+    """Mean and standard error (sample std / sqrt(K)); one seed has no error bar (NaN)."""
+    k = len(values)
+    mean = sum(values) / k if k else math.nan
+    if k < 2 or not all(math.isfinite(v) for v in values):
+        se = math.nan
+    else:
+        se = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1) / k)
+    return {"mean": mean, "se": se, "n": k, "values": values}
+
+
+def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None = None, out: str | Path,
+            overrides: list[str] | dict | None = None, n: int | None = None, metrics=None,
+            batch_size: int | None = None, k: int = 100, config: str | Path | None = None, figures: bool = True,
+            log=print) -> dict:
+    """Train and score every (model, seed); write the leaderboard and figures; return the leaderboard.
+
+    ``config`` is a YAML preset of settings for every run (``overrides`` win over it).
+    """
+    from genlab.config import load_yaml, split_overrides
+    from genlab.evaluate import parse_metrics
+
+    if not models:
+        raise BadInputError("compare needs at least one model")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise BadInputError(f"--seeds must be a positive integer, got {seeds!r}")
+    common = load_yaml(config) if config is not None else {}
+    common.update(split_overrides(overrides) if isinstance(overrides, list) else dict(overrides or {}))
+    entries = [parse_entry(m) for m in models]
+    if len({e.folder for e in entries}) != len(entries):
+        raise BadInputError("the same model is listed twice")
+    names = parse_metrics(metrics)
+    settings = {"metrics": names, "n": n, "seed": 0, "k": k}
+    plan = [(e, s, resolved_config(e, data, s, steps, batch_size, common)) for e in entries for s in range(seeds)]
+    out = Path(out)
+    runs = {}
+    for entry, seed, cfg in plan:  # every config is checked above, before anything trains
+        run = out / RUNS / entry.folder / f"seed{seed}"
+        ensure_trained(entry, data, seed, cfg, run, common, log)
+        runs[(entry.label, seed)] = _scores(run, {**settings, "seed": seed})
+    steps_of = {e.label: cfg.steps for e, _, cfg in plan}  # a variant may set its own (gan:steps=500)
+    board = leaderboard(entries, runs, data=data, seeds=seeds, steps=steps_of, n=n)
+    write_leaderboard(board, out)
+    if figures:
+        sample_panels([(e.label, out / RUNS / e.folder / "seed0") for e in entries], out / "samples.png")
+        metric_bars(board, out / "metrics.png")
+    log(f"[compare] leaderboard written to {out / 'leaderboard.md'}")
+    return board
+
+
+def leaderboard(entries: list[Entry], runs: dict, *, data: str, seeds: int, steps: dict[str, int], n) -> dict:
+    from genlab.evaluate import base_metric
+    from genlab.metrics import METRICS
+
+    columns: list[str] = []
+    rows = {}
+    for e in entries:
+        per_metric: dict[str, list[float]] = {}
+        for s in range(seeds):
+            for score in runs[(e.label, s)]:
+                per_metric.setdefault(score.metric, []).append(score.value)
+                if score.metric not in columns:
+                    columns.append(score.metric)
+        rows[e.label] = {"model": e.model, "overrides": e.overrides, "steps": steps[e.label],
+                         "metrics": {m: summarise(v) for m, v in per_metric.items()}}
+    better = {c: METRICS[base_metric(c)].better for c in columns}
+    common_steps = set(steps.values())
+    return {"data": data, "seeds": seeds, "steps": common_steps.pop() if len(common_steps) == 1 else None, "n": n, "columns": columns, "better": better,
+            "rows": rows, "scores": {f"{label}/seed{s}": [sc.to_dict() for sc in v] for (label, s), v in runs.items()}}
+
+
+def _best(board: dict, col: str) -> str | None:
+    means = {label: r["metrics"][col]["mean"] for label, r in board["rows"].items() if col in r["metrics"]}
+    means = {k: v for k, v in means.items() if math.isfinite(v)}
+    if len(means) < 2:
+        return None
+    key = {"higher": lambda v: -v, "lower": lambda v: v, "one": lambda v: abs(v - 1)}[board["better"][col]]
+    return min(means, key=lambda label: key(means[label]))
+
+
+def fmt(summary: dict | None) -> str:
+    if summary is None:
+        return "—"
+    from genlab.evaluate import format_value
+
+    m, se = summary["mean"], summary["se"]
+    return format_value(m) if not math.isfinite(se) else f"{format_value(m)} ± {se:.2g}"
+
+
+def markdown(board: dict) -> str:
+    arrow = {"higher": "↑", "lower": "↓", "one": "→1"}
+    cols = board["columns"]
+    lines = [f"# Leaderboard: {board['data']}", "",
+             f"{board['seeds']} seed(s) per model, {board['steps'] or 'model-specific'} steps; "
+             f"mean ± standard error over seeds; "
+             f"best in bold (↑ higher is better, ↓ lower, →1 closest to 1).", "",
+             "| model | " + " | ".join(f"{c} {arrow[board['better'][c]]}" for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    best = {c: _best(board, c) for c in cols}
+    for label, row in board["rows"].items():
+        cells = []
+        for c in cols:
+            text = fmt(row["metrics"].get(c))
+            cells.append(f"**{text}**" if best[c] == label else text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(board: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "leaderboard.md", markdown(board))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "seeds", *[f"{c}_{part}" for c in board["columns"] for part in ("mean", "se")]])
+    for label, row in board["rows"].items():
+        cells = []
+        for c in board["columns"]:
+            s = row["metrics"].get(c)
+            cells += [f"{s['mean']:.6g}", f"{s['se']:.6g}"] if s else ["", ""]
+        w.writerow([label, board["seeds"], *cells])
+    atomic_write_text(out / "leaderboard.csv", buf.getvalue())
+    atomic_write_text(out / "leaderboard.json", json.dumps(_json_safe(board), indent=2) + "\n")
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def sample_panels(runs: list[tuple[str, Path]], path: Path, *, n_points: int = 2500, n_images: int = 64) -> None:
+    """One panel per model (its seed-0 run): 2-D scatter over the data with the mode centres, or an image grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from torchvision.utils import make_grid
+
+    from genlab.api import load
+    from genlab.report.figures import real_subset, scatter_figure
+    from genlab.sampling import draw
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.4), dpi=100, squeeze=False)
+    real = None
+    for ax, (label, run) in zip(axes[0], runs):
+        model = load(run)
+        cfg = model.run_config
+        if model.info.is_image:
+            x = draw(model, n_images, seed=0)
+            grid = make_grid(((x.float() + 1) / 2).clamp(0, 1), nrow=8, padding=1)
+            ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_title(label, fontsize=9)
+            ax.axis("off")
+            continue
+        if real is None:
+            from genlab.data import load_data
+
+            real = real_subset(load_data(cfg["train"]["data"], split="test").x)
+        modes = torch.tensor(cfg["modes"]) if cfg.get("modes") else None
+        scatter_figure(draw(model, n_points, seed=0), real=real, modes=modes, title=label, ax=ax)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+def metric_bars(board: dict, path: Path) -> None:
+    """One bar chart per metric: the mean over seeds per model, with standard-error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols, labels = board["columns"], list(board["rows"])
+    ncol = min(4, len(cols))
+    nrow = math.ceil(len(cols) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.8 * nrow), dpi=100, squeeze=False)
+    for ax, col in zip(axes.flat, cols):
+        stats = [board["rows"][m]["metrics"].get(col) for m in labels]
+        means = [s["mean"] if s and math.isfinite(s["mean"]) else 0.0 for s in stats]
+        errs = [s["se"] if s and math.isfinite(s["se"]) else 0.0 for s in stats]
+        ax.bar(range(len(labels)), means, yerr=errs, capsize=3, color="tab:blue")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(col, fontsize=9)
+    for ax in list(axes.flat)[len(cols):]:
+        ax.axis("off")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+class _CallableModule(type(math)):
+    """``genlab.compare`` names both this module and its main function; once the module has been
+    imported it shadows the lazy export in ``genlab``, so the module itself answers calls too."""
+
+    def __call__(self, *args, **kwargs) -> dict:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

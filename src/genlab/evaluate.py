@@ -1,0 +1,322 @@
+"""Score a trained run: ``evaluate(run_dir)`` -> list of ``Score`` with full provenance.
+
+The defaults are the metrics that apply to the run's data and model (mode counts on ring8 and
+grid25, MMD and PR/DC on other vectors, FD/KID/PR/DC/sharpness/class coverage on images with a
+shipped classifier, reconstruction for autoencoders, ELBO/NLL for VAEs). Generated samples are
+drawn from ``seed``; the reference is the held-out split of the run's dataset, always drawn
+with data seed 0 so that runs trained with different seeds are scored against the same points.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from genlab import __version__
+from genlab.errors import BadInputError, unknown
+from genlab.metrics import METRICS, Result, Score
+from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
+
+DEFAULT_N = {"vector": 2500, "image": 1000}  # 2,500 samples: the PacGAN protocol
+REFERENCE_SEED = 0
+
+
+class EvalContext:
+    """Everything a metric may ask for, computed at most once."""
+
+    def __init__(self, model, run_dir: Path, *, n: int | None, seed: int, k: int, features: str,
+                 weights: str | Path | None, bandwidths=None, split: str = "test"):
+        cfg = model.run_config
+        self.model, self.run_dir, self.cfg = model, run_dir, cfg
+        self.data_spec: str = cfg["train"]["data"]
+        self.is_image = bool(model.info.is_image)
+        self.n_fake = n or DEFAULT_N["image" if self.is_image else "vector"]
+        self.seed, self.k, self.split, self.bandwidths = seed, k, split, bandwidths
+        self.modes = torch.tensor(cfg["modes"], dtype=torch.float32) if cfg.get("modes") else None
+        self.mode_std = cfg.get("mode_std")
+        self.features_name = features
+        self.weights = weights
+        self._memo: dict = {}
+
+    # -- requirements -----------------------------------------------------------------
+
+    def why_not(self, need: str) -> str | None:
+        """None if the run offers ``need``, else a short reason."""
+        checks: dict[str, tuple[Callable[[], bool], str]] = {
+            "modes": (lambda: self.modes is not None, "its data has no known mode centres (ring8, grid25 do)"),
+            "vector": (lambda: not self.is_image, "it is for vector data"),
+            "image": (lambda: self.is_image, "it is for images"),
+            "points": (lambda: not self.is_image or self.extractor_name() is not None,
+                       f"there is no shipped feature extractor for {self.data_spec!r}; "
+                       f"pass --features inception --weights PATH"),
+            "classifier": (lambda: classifier_for(self.data_spec) is not None,
+                           f"there is no shipped classifier for {self.data_spec!r}"),
+            "recon": (lambda: hasattr(self.model, "reconstruct"), "the model does not reconstruct (AE/VAE do)"),
+            "likelihood": (lambda: hasattr(self.model, "log_weights"), "the model has no likelihood bound (VAE has)"),
+        }
+        ok, reason = checks[need]
+        return None if ok() else reason
+
+    def has(self, need: str) -> bool:
+        return self.why_not(need) is None
+
+    # -- data ---------------------------------------------------------------------------
+
+    def memo(self, key: str, compute: Callable):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def reference(self) -> str:
+        self._test()
+        # user points have no held-out part: say so rather than call the training points "test"
+        return f"{self.data_spec}:{self.split if self._memo.get('held_out', True) else 'all'}"
+
+    def _test(self) -> Tensor:
+        def load() -> Tensor:
+            from genlab.data import load_data
+
+            train = self.cfg["train"]
+            bundle = load_data(self.data_spec, image_size=train.get("image_size") or None,
+                               root=train.get("root") or None, seed=REFERENCE_SEED, split=self.split)
+            self._memo["held_out"] = bundle.meta.get("held_out", True)
+            return bundle.x
+        return self.memo("test", load)
+
+    def real(self) -> Tensor:
+        """Up to n_fake held-out points, a fixed random subset when the split is larger."""
+        def pick() -> Tensor:
+            x = self._test()
+            if len(x) <= self.n_fake:
+                return x
+            g = torch.Generator().manual_seed(REFERENCE_SEED)
+            return x[torch.randperm(len(x), generator=g)[:self.n_fake]]
+        return self.memo("real", pick)
+
+    held_out = real  # autoencoder scores use the same held-out subset
+
+    @property
+    def n_real(self) -> int:
+        return len(self.real())
+
+    def fake(self) -> Tensor:
+        from genlab.sampling import draw
+
+        return self.memo("fake", lambda: draw(self.model, self.n_fake, seed=self.seed))
+
+    # -- features -----------------------------------------------------------------------
+
+    def extractor_name(self) -> str | None:
+        if self.features_name == "auto":
+            return classifier_for(self.data_spec)
+        return self.features_name
+
+    @property
+    def extractor(self) -> Extractor:
+        return self.memo("extractor", lambda: get_extractor(self.extractor_name(), weights=self.weights))
+
+    @property
+    def classifier(self) -> Extractor:
+        name = classifier_for(self.data_spec)
+        if self.extractor_name() == name:
+            return self.extractor
+        return self.memo("classifier", lambda: get_extractor(name))
+
+    def points(self, which: str) -> Tensor:
+        """Raw vectors, or the extractor's features of the images (float64)."""
+        def compute() -> Tensor:
+            x = self.real() if which == "real" else self.fake()
+            if not self.is_image:
+                return x.flatten(1).double()
+            return self.extractor.embed(x.to(torch.float32))
+        return self.memo(f"points_{which}", compute)
+
+    def two_sample(self, value: float, **detail) -> Result:
+        return Result(value, space="features" if self.is_image else "raw", n_real=self.n_real,
+                      n_fake=self.n_fake, detail=detail)
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def parse_metrics(metrics: str | Iterable[str] | None) -> list[str] | None:
+    if metrics is None:
+        return None
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = [m.strip() for m in names if m.strip()]
+    for m in names:
+        if m not in METRICS:
+            raise unknown("metric", m, METRICS)
+    return names or None
+
+
+def select(ctx: EvalContext, metrics: list[str] | None) -> list[str]:
+    """The asked-for metrics (each must apply), or the defaults that apply to this run."""
+    if metrics is None:
+        return [name for name, spec in METRICS.items()
+                if spec.default and all(ctx.has(n) for n in spec.needs)
+                and not any(ctx.has(n) for n in spec.default_unless)]
+    for name in metrics:
+        for need in METRICS[name].needs:
+            reason = ctx.why_not(need)
+            if reason:
+                raise BadInputError(f"metric {name!r} does not apply to run {str(ctx.run_dir)!r}: {reason}")
+    return metrics
+
+
+def run_step(run_dir: Path) -> int | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(run_dir / "model.safetensors"), framework="pt") as f:
+            return int((f.metadata() or {}).get("step", -1))
+    except Exception:  # a run without a top-level weights file still loads from checkpoints/
+        return None
+
+
+def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None, n: int | None = None,
+             seed: int = 0, k: int = 100, features: str = "auto", weights: str | Path | None = None,
+             ema: bool = False, bandwidths=None) -> list[Score]:
+    """Score the run in ``run_dir``.
+
+    Args:
+        metrics: names from ``genlab.metrics.METRICS`` (list or "a,b"); None = the defaults for this run.
+        n: generated samples (and at most this many held-out points); None = 2,500 for vectors, 1,000 images.
+        seed: draws the samples (and KID's subsets).
+        k: importance samples for ``nll``/``bpd`` (the literature's figure uses k=5000).
+        features: "auto" (the shipped classifier for the run's data), a name from EXTRACTORS, or "inception".
+        weights: local Inception-v3 weights file for ``features="inception"``.
+        ema: score the EMA weights.
+        bandwidths: fixed RBF bandwidths for ``mmd`` (None: the median heuristic).
+    """
+    from genlab.api import load
+
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+        raise BadInputError(f"--n must be an integer >= 2, got {n!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise BadInputError(f"--k must be a positive integer, got {k!r}")
+    if features != "auto" and features not in EXTRACTORS:
+        raise unknown("feature extractor", features, ("auto", *EXTRACTORS))
+    if weights is not None and features != "inception":
+        raise BadInputError("--weights is for --features inception")
+    names = parse_metrics(metrics)
+    run_dir = Path(run_dir)
+    model = load(run_dir, ema=ema)
+    ctx = EvalContext(model, run_dir, n=n, seed=seed, k=k, features=features, weights=weights,
+                      bandwidths=bandwidths)
+    if features != "auto" and not ctx.is_image:
+        raise BadInputError(f"--features is for image runs; {ctx.data_spec!r} holds vectors, scored on raw coordinates")
+    step = run_step(run_dir)
+    scores = []
+    for name in select(ctx, names):
+        res: Result = METRICS[name].fn(ctx)
+        extractor, sha, label = res.space, None, name
+        if res.space in ("features", "classifier"):
+            ex = ctx.extractor if res.space == "features" else ctx.classifier
+            extractor, sha = ex.name, ex.sha256
+            label = f"{name}_{ex.name}" if res.space == "features" else name
+        reference = f"{ctx.data_spec}:modes" if name in ("modes", "hq", "reverse_kl") else ctx.reference
+        scores.append(Score(metric=label, value=float(res.value), n_real=res.n_real, n_fake=res.n_fake,
+                            extractor=extractor, extractor_sha256=sha, reference=reference, seed=seed,
+                            genlab_version=__version__, run=str(run_dir), step=step,
+                            detail={k_: _plain(v) for k_, v in res.detail.items()}))
+    return scores
+
+
+def _plain(v):
+    """JSON-friendly detail values (no tensors, no NaN)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def base_metric(score_name: str) -> str:
+    """``fd_mnist5k_cls`` -> ``fd`` (the registry name behind a score name)."""
+    for ex in EXTRACTORS:
+        if score_name.endswith(f"_{ex}") and score_name[: -len(ex) - 1] in METRICS:
+            return score_name[: -len(ex) - 1]
+    return score_name
+
+
+def format_value(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
+
+
+def scores_json(scores: list[Score]) -> str:
+    import json
+
+    return json.dumps([s.to_dict() for s in scores], indent=2, allow_nan=False) + "\n"
+
+
+RUN_SCORES = "eval.json"  # the latest scores of a run, kept in the run folder (read by compare and report)
+
+
+def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -> None:
+    import json
+
+    from genlab.training.checkpoint import atomic_write_text
+
+    doc = {"settings": settings, "scores": [s.to_dict() for s in scores]}
+    atomic_write_text(Path(run_dir) / RUN_SCORES, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def read_run_scores(run_dir: str | Path, settings: dict) -> list[Score] | None:
+    """The run's saved scores if they were computed with exactly ``settings``, else None."""
+    import json
+
+    path = Path(run_dir) / RUN_SCORES
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("settings") == settings:
+            return [Score.from_dict(d) for d in saved["scores"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing or damaged: recompute
+    return None
+
+
+def print_scores(scores: list[Score]) -> None:
+    """A rich table on stdout: metric, value, sample counts, extractor, reference."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{scores[0].run} (step {scores[0].step})" if scores else "no scores")
+    for col in ("metric", "value", "n_real", "n_fake", "extractor", "reference"):
+        table.add_column(col, justify="right" if col in ("value", "n_real", "n_fake") else "left")
+    for s in scores:
+        table.add_row(s.metric, format_value(s.value), str(s.n_real), str(s.n_fake), s.extractor, s.reference)
+    Console(width=120).print(table)
+
+
+def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None, seed: int = 0, k: int = 100,
+              features: str = "auto", weights=None, ema: bool = False) -> None:
+    """Keep the scores of ``genlab eval`` in the run folder, keyed by the settings that produced
+    them (the same key ``genlab compare`` uses, so it reuses them). A read-only run is left alone."""
+    settings = {"metrics": parse_metrics(metrics), "n": n, "seed": seed, "k": k, "step": run_step(Path(run_dir))}
+    extra = {"features": features, "weights": str(weights) if weights else None, "ema": ema}
+    settings.update({key: v for key, v in extra.items() if v not in ("auto", None, False)})
+    try:
+        write_run_scores(run_dir, settings, scores)
+    except OSError as err:
+        print(f"note: scores not kept in {str(run_dir)!r} ({err.strerror or err})", file=sys.stderr)
+
+class _CallableModule(type(math)):
+    """``genlab.evaluate`` names both this module and its main function; once the module has been
+    imported it shadows the lazy export in ``genlab``, so the module itself answers calls too."""
+
+    def __call__(self, *args, **kwargs) -> list[Score]:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     import torch
 
     import genlab
-    from genlab.compare import Entry, ensure_trained, resolved_config
+    from genlab.comparison import Entry, ensure_trained, resolved_config
     from genlab.metrics.likelihood import likelihood_scores
 
     started = time.perf_counter()

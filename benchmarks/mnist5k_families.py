@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     width, latent = args.width or (8 if q else 32), args.latent or (16 if q else 64)
     n, k = args.n or (100 if q else 1000), args.k or (5 if q else 1000)
 
-    from genlab.compare import compare
+    from genlab.comparison import compare
 
     started = time.perf_counter()
     log(f"== mnist5k: {len(MODELS)} models x {seeds} seeds, {steps} steps, width {width}, latent {latent}")

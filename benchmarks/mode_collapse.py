@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     steps = args.steps or (10 if args.quick else None)
     n = 500 if args.quick and args.n == 2500 else args.n
 
-    from genlab.compare import compare
+    from genlab.comparison import compare
 
     started = time.perf_counter()
     results = {}

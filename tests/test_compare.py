@@ -9,7 +9,7 @@ import math
 import pytest
 
 from genlab.cli import main
-from genlab.compare import compare, markdown, parse_entry, summarise
+from genlab.comparison import compare, markdown, parse_entry, summarise
 from genlab.errors import BadInputError, UnknownNameError
 
 

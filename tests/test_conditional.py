@@ -157,7 +157,7 @@ def test_cvae_samples_are_classified_as_the_class_asked(digits_cvae):
 
 
 def test_cvae_scores_through_evaluate(digits_cvae):
-    from genlab.evaluate import evaluate
+    from genlab.evaluation import evaluate
 
     scores = {s.metric: s for s in evaluate(digits_cvae, n=100, k=4)}  # the defaults must all apply
     assert {"recon_mse", "psnr", "nll", "fd_digits_cls"} <= scores.keys()

@@ -159,7 +159,7 @@ def test_translation_scores_carry_provenance_and_the_identity_baseline(tiny_run)
 
 
 def test_translation_metrics_in_the_registry(tiny_run):
-    from genlab.evaluate import evaluate
+    from genlab.evaluation import evaluate
 
     (score,) = evaluate(tiny_run, metrics="cycle_l1_b2a", n=4)
     assert score.metric == "cycle_l1_b2a" and 0 < score.value < 2 and score.n_fake == 4

@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "train": ("genlab.api", "train"),
     "load": ("genlab.api", "load"),
-    "evaluate": ("genlab.evaluate", "evaluate"),
-    "compare": ("genlab.compare", "compare"),
+    "evaluate": ("genlab.evaluation", "evaluate"),
+    "compare": ("genlab.comparison", "compare"),
     "METRICS": ("genlab.metrics", "METRICS"),
     "MODELS": ("genlab.models", "MODELS"),
     "DATASETS": ("genlab.data", "DATASETS"),

@@ -185,7 +185,7 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
-    from genlab.evaluate import evaluate, print_scores, save_eval, scores_json
+    from genlab.evaluation import evaluate, print_scores, save_eval, scores_json
     from genlab.training.checkpoint import atomic_write_text
 
     scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
@@ -211,7 +211,7 @@ def compare(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML preset of settings for every run"),
 ):
     """Train MODELS x seeds on --data, score every run, write leaderboard.{md,csv,json} and figures."""
-    from genlab.compare import compare as run_compare
+    from genlab.comparison import compare as run_compare
 
     run_compare(models, data=data, seeds=seeds, steps=steps, out=out, overrides=list(set_), n=n, metrics=metrics,
                 batch_size=batch_size, k=k, config=config, log=lambda line: typer.echo(line, err=True))

@@ -1,6 +1,6 @@
 """Metric registry: name -> ``MetricSpec``. A plain dict written out below, so the CLI can list it.
 
-Every metric is a function of an evaluation context (``genlab.evaluate.EvalContext``: the
+Every metric is a function of an evaluation context (``genlab.evaluation.EvalContext``: the
 model, its generated samples, the held-out reference data, the feature extractor) returning
 a ``Result``; ``genlab.evaluate`` wraps each into a ``Score`` with its provenance. Expensive
 shared pieces (samples, features, the PRDC neighbourhoods, the importance weights) are

@@ -64,6 +64,8 @@ class GAN(GenerativeModel):
     parts = {"d": ("D",), "g": ("G",)}
     ema_part = "G"
     critic_norm = "batch"  # DCGAN discriminator
+    # 2-D mixtures: a batch of 64 holds 2-3 points per grid25 mode; 256 lets D see every mode
+    presets = {"vector": {"batch_size": 256}}
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__(cfg, info)
@@ -155,6 +157,10 @@ class WGANGP(GAN):
 
     # The penalty is per-sample, so the critic must not mix samples: no BatchNorm.
     critic_norm = "layer"
+    # On 2-D data, the settings of the authors' released toy experiments (gan_toy.py): λ = 0.1
+    # ("smaller lambda seems to help for toy tasks specifically"), Adam β1 = 0.5, batch 256.
+    # Measured here on grid25 at 3,000 steps: all 25 modes with these, 17 with the image defaults.
+    presets = {"vector": {"batch_size": 256, "gp_weight": 0.1, "beta1": 0.5}}
 
     def g_loss(self, fake_out: Tensor) -> Tensor:
         return losses.wgan_g_loss(fake_out)

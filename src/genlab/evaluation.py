@@ -310,13 +310,3 @@ def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None,
         write_run_scores(run_dir, settings, scores)
     except OSError as err:
         print(f"note: scores not kept in {str(run_dir)!r} ({err.strerror or err})", file=sys.stderr)
-
-class _CallableModule(type(math)):
-    """``genlab.evaluate`` names both this module and its main function; once the module has been
-    imported it shadows the lazy export in ``genlab``, so the module itself answers calls too."""
-
-    def __call__(self, *args, **kwargs) -> list[Score]:
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -19,7 +19,6 @@ import json
 import math
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def ensure_trained(entry: Entry, data: str, seed: int, cfg, run: Path, common: d
 
 def _scores(run: Path, settings: dict) -> list:
     """The run's scores, from its eval.json when it was scored with the same settings at the same step."""
-    from genlab.evaluate import evaluate, read_run_scores, run_step, write_run_scores
+    from genlab.evaluation import evaluate, read_run_scores, run_step, write_run_scores
 
     settings = {**settings, "step": run_step(run)}
     scores = read_run_scores(run, settings)
@@ -146,7 +145,7 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
     ``config`` is a YAML preset of settings for every run (``overrides`` win over it).
     """
     from genlab.config import load_yaml, split_overrides
-    from genlab.evaluate import parse_metrics
+    from genlab.evaluation import parse_metrics
 
     if not models:
         raise BadInputError("compare needs at least one model")
@@ -177,7 +176,7 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
 
 
 def leaderboard(entries: list[Entry], runs: dict, *, data: str, seeds: int, steps: dict[str, int], n) -> dict:
-    from genlab.evaluate import base_metric
+    from genlab.evaluation import base_metric
     from genlab.metrics import METRICS
 
     columns: list[str] = []
@@ -209,7 +208,7 @@ def _best(board: dict, col: str) -> str | None:
 def fmt(summary: dict | None) -> str:
     if summary is None:
         return "—"
-    from genlab.evaluate import format_value
+    from genlab.evaluation import format_value
 
     m, se = summary["mean"], summary["se"]
     return format_value(m) if not math.isfinite(se) else f"{format_value(m)} ± {se:.2g}"
@@ -322,14 +321,3 @@ def metric_bars(board: dict, path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
-
-
-class _CallableModule(type(math)):
-    """``genlab.compare`` names both this module and its main function; once the module has been
-    imported it shadows the lazy export in ``genlab``, so the module itself answers calls too."""
-
-    def __call__(self, *args, **kwargs) -> dict:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -15,6 +15,7 @@ from genlab.sampling import draw
 
 
 @pytest.mark.slow
+@pytest.mark.ci
 def test_wgan_gp_covers_the_grid(tmp_path):
     """WGAN-GP with its 2-D defaults on grid25 covers at least 20 of the 25 modes (3-4 minutes)."""
     model = genlab.train("wgan-gp", "grid25", out=tmp_path / "w", steps=3000, seed=0)

@@ -22,8 +22,8 @@ PLAN = [
     ("wgan-gp", "grid25", 1500, {}),
     ("vae", "grid25", 2000, {}),
     ("ae", "mnist5k", 300, {"latent_dim": 16}),
-    ("vae", "mnist5k", 600, {"latent_dim": 16}),
-    ("gan", "mnist5k", 600, {"width": 32, "latent_dim": 64}),
+    ("vae", "mnist5k", 1000, {"latent_dim": 16}),
+    ("gan", "mnist5k", 1000, {"width": 32, "latent_dim": 64}),
     ("lsgan", "mnist5k", 600, {"width": 32, "latent_dim": 64}),
     ("wgan-gp", "mnist5k", 300, {"width": 32, "latent_dim": 64}),
 ]

@@ -43,7 +43,7 @@ def run_demo(out: str | Path, *, quick: bool = False) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, bundles = [], {}  # each dataset loaded once for scoring
     for model, data, steps, overrides in PLAN:
         label = _label(model, overrides)
         steps = max(4, steps // 50) if quick else steps
@@ -57,7 +57,9 @@ def run_demo(out: str | Path, *, quick: bool = False) -> Path:
         final = sorted((run / "samples").glob("*.png"))[-1]
         shutil.copyfile(final, figure)
         row = {"model": label, "data": data, "steps": steps, "seconds": round(seconds, 1), "figure": figure.name}
-        bundle = load_data(data)
+        if data not in bundles:
+            bundles[data] = load_data(data)
+        bundle = bundles[data]
         if bundle.modes is not None:
             scores = mode_scores(draw(net, 2500, seed=0), bundle.modes, bundle.mode_std)
             row.update(modes=scores["modes"], hq=f"{100 * scores['hq']:.1f}%", reverse_kl=f"{scores['reverse_kl']:.3f}")

@@ -168,14 +168,9 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------
 
     def set_phase(self, phase: str) -> None:
-        """set_trainable, with the parameter lists gathered once (module walks cost per step)."""
-        if not hasattr(self, "_part_params"):
+        if not hasattr(self, "_part_params"):  # gathered once: module walks cost per step
             self._part_params = {a: list(self.originals[a].parameters()) for a in self.attrs}
-        trainable = self.model.parts[phase]
-        for a, params in self._part_params.items():
-            flag = a in trainable
-            for p in params:
-                p.requires_grad_(flag)
+        set_trainable(self.model, phase, self._part_params)
 
     def batch(self, k: int) -> dict:
         dev = self.fabric.device
@@ -342,11 +337,16 @@ def seed_noise(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed(seed)
 
 
-def set_trainable(model: GenerativeModel, phase: str) -> None:
-    """Only ``phase``'s parts get gradients; the others are frozen for this update."""
-    trainable = set(model.parts[phase])
-    for a in {n for names in model.parts.values() for n in names}:
-        getattr(model, a).requires_grad_(a in trainable)
+def set_trainable(model: GenerativeModel, phase: str, part_params: dict[str, list] | None = None) -> None:
+    """Only ``phase``'s parts get gradients; the others are frozen for this update.
+    ``part_params`` ({part: its parameters}) may be passed in to skip walking the modules."""
+    if part_params is None:
+        names = {n for names in model.parts.values() for n in names}
+        part_params = {a: list(getattr(model, a).parameters()) for a in names}
+    trainable = model.parts[phase]
+    for a, params in part_params.items():
+        for p in params:
+            p.requires_grad_(a in trainable)
 
 
 @contextmanager

@@ -51,12 +51,12 @@ def plain_rate(model: str, data: str, overrides: dict, batch: int, steps: int, w
     import torch
 
     from genlab import losses
-    from genlab.api import build_model, data_info, model_class
-    from genlab.config import resolve
+    from genlab.api import build_model, data_info, resolve_config
     from genlab.data import load_data
 
-    cfg = resolve(model_class(model), {**overrides, "model": model, "data": data, "batch_size": batch})
     bundle = load_data(data, seed=0)
+    # the settings genlab.train resolves for the same arguments, presets for the data included
+    cfg = resolve_config(model, data, {**overrides, "batch_size": batch, "seed": 0}, kind=bundle.kind)
     torch.manual_seed(0)
     net = build_model(model, cfg.model_args, data_info(bundle)).train()
     G, D = net.G, net.D

@@ -232,6 +232,31 @@ CASES = {
     "report out not html": lambda t, b: ["report", run_copy(t, b), "--out", "@/r.pdf"],
     "report out is someone's page": lambda t, b: ["report", run_copy(t, b), "--out", text_file(t, "r.html", "<p>mine</p>")],
     "unknown command option": lambda t, b: ["train", "gan", "--data", "grid25", "--out", "@/new", "--bogus"],
+    # sizes the convolutional networks cannot halve, checked before any folder is created
+    "image size odd": lambda t, b: train("gan", "--data", "digits", "--image-size", "33"),
+    "image size 7": lambda t, b: train("gan", "--data", "digits", "--image-size", "7"),
+    "image size 6 for a vae": lambda t, b: train("vae", "--data", "digits", "--image-size", "6"),
+    # options that would be accepted and then ignored
+    "image size on 2-D data": lambda t, b: train("gan", "--data", "grid25", "--image-size", "16"),
+    "precision 16-mixed on the CPU": lambda t, b: train("gan", "--data", "grid25", "--accelerator", "cpu",
+                                                        "--precision", "16-mixed"),
+    "config file names another model": lambda t, b: config_file(t, "model: vae\n"),
+    "config file names another dataset": lambda t, b: config_file(t, "data: ring8\n"),
+    "set names another model": lambda t, b: train("gan", "--data", "grid25", "--set", "model=vae"),
+    "resume and overwrite together": lambda t, b: ["train", "gan", "--data", "ring8", "--out", run_copy(t, b),
+                                                   "--steps", "8", "--resume", "--overwrite"],
+    "ema for cyclegan": lambda t, b: train("cyclegan", "--data", "seasons", "--image-size", "16", "--ema"),
+    # outputs that would replace someone's file
+    "sample out is a run's metrics": lambda t, b: ["sample", run_copy(t, b), "--n", "4", "--out", t / "run" / "metrics.csv"],
+    "sample out is a run's own file, overwrite": lambda t, b: ["sample", run_copy(t, b), "--n", "4", "--out",
+                                                               t / "run" / "samples" / "s.png", "--overwrite"],
+    "sample out exists": lambda t, b: ["sample", run_copy(t, b), "--n", "4", "--out", text_file(t, "s.csv", "mine")],
+    "demo out holds someone's report": lambda t, b: ["demo", "--quick", "--out",
+                                                     text_file(t, "d/report.html", "<p>mine</p>").parent],
+    "demo out holds someone's summary": lambda t, b: ["demo", "--quick", "--out",
+                                                      text_file(t, "d/summary.md", "my notes").parent],
+    "interpolate grid with seeds": lambda t, b: ["interpolate", run_copy(t, b), "--out", "@/i.png", "--grid",
+                                                 "--seeds", "0,1"],
 }
 
 

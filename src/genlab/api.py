@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ from genlab import __version__
 from genlab.config import TrainConfig, load_yaml, resolve, split_overrides
 from genlab.errors import BadInputError, BadRunError, unknown
 from genlab.models import MODELS, DataInfo, GenerativeModel
-from genlab.training.checkpoint import RUN_FILES, WEIGHTS, load_latest, load_weights, read_config, write_config
+from genlab.training.checkpoint import (CKPT_DIR, CONFIG, WEIGHTS, load_latest, load_weights, read_config,
+                                       saved_step, write_config)
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUMABLE = ("steps", "accelerator", "devices", "precision", "sample_every", "log_every", "ckpt_every",
@@ -47,7 +51,10 @@ def _is_child_process() -> bool:
 
 
 def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber: an existing run needs --resume or --overwrite; other content is never touched."""
+    """Refuse to clobber: an existing run needs --resume or --overwrite; other content is never touched.
+    Checks only: an old run is replaced later, once every other setting has been checked."""
+    if resume and overwrite:
+        raise BadInputError("pass --resume to continue the run in --out or --overwrite to replace it, not both")
     if resume:
         read_config(out)  # raises a clear error when there is nothing to resume
         return
@@ -55,15 +62,49 @@ def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
         return
     if not out.is_dir():
         raise BadInputError(f"--out {str(out)!r} exists and is not a folder")
-    is_run = (out / "config.json").is_file()
+    is_run = (out / CONFIG).is_file()
     if is_run and not overwrite:
         raise BadInputError(f"{str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it")
     if not is_run and any(out.iterdir()):
         raise BadInputError(f"--out {str(out)!r} is a non-empty folder that is not a run; choose a new or empty folder")
-    if is_run and overwrite:
-        for name in RUN_FILES:
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    cwd, target = Path.cwd().resolve(), out.resolve()
+    if is_run and (cwd == target or target in cwd.parents):
+        raise BadInputError(f"--overwrite cannot replace {str(out)!r}: it holds the current folder; run from elsewhere")
+
+
+def _set_aside(out: Path) -> tuple[Path, list[str]] | None:
+    """Move the old run in ``out`` into a hidden sibling folder (``--overwrite``). It is deleted once
+    the new run has a checkpoint, and put back when the new run fails before writing one."""
+    if not (out / CONFIG).is_file():
+        return None
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
+    os.replace(out, trash / "run")
+    return trash, names
+
+
+def _has_checkpoint(out: Path) -> bool:
+    return (out / WEIGHTS).is_file() or any((out / CKPT_DIR).glob("step_*"))
+
+
+def _end_start(out: Path, *, failed: bool, made: bool, old: tuple[Path, list[str]] | None) -> None:
+    """After a new run ended. A run that failed before its first checkpoint leaves nothing behind
+    (a folder it created is removed, an empty one emptied again) and an old run it was replacing
+    comes back; otherwise the old run is deleted, saying what it held."""
+    if failed and not _has_checkpoint(out):
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for p in out.iterdir():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if old is not None:
+            os.replace(old[0] / "run", out)
+            shutil.rmtree(old[0], ignore_errors=True)
+        return
+    if old is not None:
+        shutil.rmtree(old[0], ignore_errors=True)
+        shown = ", ".join(old[1][:10]) + (f" and {len(old[1]) - 10} more" if len(old[1]) > 10 else "")
+        print(f"--overwrite: removed the old run in {str(out)!r} ({shown})", file=sys.stderr, flush=True)
 
 
 def train(model: str, data: str, *, out: str | Path, steps: int | None = None, batch_size: int | None = None,
@@ -86,22 +127,22 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     values.update({k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed).items() if v is not None})
     values.update({k: v for k, v in options.items() if v is not None})
     values.update(split_overrides(overrides) if isinstance(overrides, list) else (overrides or {}))
-    values.update(model=model, data=data)
     out = Path(out)
     prepare_out(out, resume=resume, overwrite=overwrite)
-    resume_state, weights = None, None
+    resume_state, weights, step = None, None, 0
     if resume:
         saved = read_config(out)
-        cfg = _resume_config(saved, values, cls)
+        cfg = _resume_config(saved, _with_model_and_data(values, model, data), cls)
         weights, resume_state, step = load_latest(out)
         if step >= cfg.steps:
             raise BadInputError(f"run {str(out)!r} is already at step {step}; pass --steps larger than {step} to continue")
     else:
-        cfg = resolve(cls, dict(values))
+        cfg = resolve_config(model, data, values, kind="")  # every setting checked before the data loads
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
                             download=cfg.download, seed=cfg.seed)
     if not resume:
-        cfg = _apply_preset(cls, values, data_bundle.kind) or cfg
+        cfg = resolve_config(model, data, values, kind=data_bundle.kind)
+    check_settings(cls, cfg, data_bundle.kind)
     for part in (data_bundle.x, data_bundle.x_b):  # checked before the run folder is written
         if part is not None and len(part) < cfg.batch_size:
             raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({len(part)} items); "
@@ -111,13 +152,94 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     net = build_model(cfg.model, cfg.model_args, info)
     if weights is not None:
         net.load_state_dict({k: v for k, v in weights.items() if not k.startswith("ema.")})
-    if not resume and not _is_child_process():
+    child = _is_child_process()
+    old, made, saved_text = None, False, None
+    if not resume and not child:
+        old = _set_aside(out) if overwrite else None
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        write_config(out, run_record(cfg, info, data_bundle))
+        write_config(out, run_record(cfg, info, data_bundle, data_as_typed=data))
+    elif not child:  # the config records what this run does now: the new --steps, devices...
+        saved_text = (out / CONFIG).read_text()
+        write_config(out, {**{k: v for k, v in saved.items() if k != "format"}, "train": dataclasses.asdict(cfg)})
     ema_weights = {k[4:]: v for k, v in (weights or {}).items() if k.startswith("ema.")}
     trainer = Trainer(net, data_bundle, cfg, out, quiet=quiet, resume_state=resume_state, command=command,
                       resume_ema=ema_weights or None)
-    return trainer.fit()
+    failed = True
+    try:
+        result = trainer.fit()
+        failed = False
+        return result
+    finally:
+        if not child and not resume:
+            _end_start(out, failed=failed, made=made, old=old)
+        elif not child and failed and saved_step(out) in (step, None):  # nothing new was saved
+            from genlab.training.checkpoint import atomic_write_text
+
+            atomic_write_text(out / CONFIG, saved_text)
+
+
+def resolve_config(model: str, data: str, settings: dict, *, kind: str | None = None) -> TrainConfig:
+    """The configuration ``train`` runs for ``settings`` (flat: a YAML file's keys, options, --set
+    pairs): the user's settings over the family's defaults for the kind of data (``kind``: read
+    from the data when None, "" for none), with the data's paths made absolute. ``genlab
+    compare`` and the benchmark scripts resolve through here, so they train what ``train`` trains."""
+    cls = model_class(model)
+    values = _with_model_and_data(settings, model, data)
+    cfg = resolve(cls, dict(values))
+    if kind is None:
+        kind = data_kind(cfg)
+    cfg = _apply_preset(cls, values, kind) or cfg
+    if kind:
+        check_settings(cls, cfg, kind)
+    return cfg
+
+
+def data_kind(cfg: TrainConfig) -> str:
+    """"vector", "image" or "unpaired": the kind of ``cfg``'s data (loads it)."""
+    from genlab.data import load_data
+
+    return load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None, download=cfg.download,
+                     seed=cfg.seed).kind
+
+
+def _with_model_and_data(settings: dict, model: str, data: str) -> dict:
+    """``settings`` plus the model and data of the command line; a config file or --set naming
+    another model or dataset is refused rather than silently overruled."""
+    from genlab.data import resolve_spec
+
+    values = dict(settings)
+    spec = resolve_spec(data)
+    for key, given, same in (("model", model, lambda v: v == model),
+                             ("data", data, lambda v: isinstance(v, str) and resolve_spec(v) == spec)):
+        if key in values and not same(values[key]):
+            raise BadInputError(f"the settings give {key} {values[key]!r} but the command line {given!r}; "
+                                f"remove {key!r} from the config file (or --set)")
+    if isinstance(values.get("root"), str) and values["root"]:
+        values["root"] = str(Path(values["root"]).expanduser().resolve())
+    return {**values, "model": model, "data": spec}
+
+
+def check_settings(cls, cfg: TrainConfig, kind: str) -> None:
+    """Settings that would be accepted and then ignored are refused instead."""
+    if cfg.image_size and kind == "vector":
+        raise BadInputError(f"--image-size is for image data; {cfg.data!r} holds vectors (drop --image-size)")
+    if cfg.ema and cls.ema_part is None:
+        raise BadInputError(f"--ema is not available for {cfg.model!r}: it has no single generator to average; "
+                            f"drop --ema")
+    if cfg.precision == "16-mixed" and _runs_on_cpu(cfg.accelerator):
+        raise BadInputError("--precision 16-mixed needs a CUDA GPU (on the CPU it would run as bf16-mixed); "
+                            "use --precision bf16-mixed or 32-true")
+    mcfg = cls.Config(**cfg.model_args)
+    if hasattr(mcfg, "validate_batch"):  # a model setting that constrains the final batch (PacGAN's pack)
+        mcfg.validate_batch(cfg.batch_size // cfg.devices)
+
+
+def _runs_on_cpu(accelerator: str) -> bool:
+    if accelerator == "cpu":
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    return accelerator == "auto" and not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
 def _apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
@@ -130,10 +252,15 @@ def _apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
 
 
 def _resume_config(saved: dict, values: dict, cls) -> TrainConfig:
+    from genlab.data import resolve_spec
+
     train_saved = dict(saved["train"])
+    if isinstance(train_saved.get("data"), str):  # runs that stored the data's paths as typed
+        train_saved["data"] = resolve_spec(train_saved["data"])
     for key in ("model", "data"):
         if values.get(key) and values[key] != train_saved.get(key):
-            raise BadInputError(f"cannot resume: the run was trained with {key} {train_saved.get(key)!r}, not {values[key]!r}")
+            shown = saved.get("data_as_typed", train_saved["data"]) if key == "data" else train_saved.get(key)
+            raise BadInputError(f"cannot resume: the run was trained with {key} {shown!r}, not {values[key]!r}")
     changed = {k: v for k, v in values.items() if k not in ("model", "data")}
     bad = [k for k in changed if k not in RESUMABLE and changed[k] != train_saved.get(k, saved["train"]["model_args"].get(k))]
     if bad:
@@ -143,10 +270,11 @@ def _resume_config(saved: dict, values: dict, cls) -> TrainConfig:
     return resolve(cls, merged)
 
 
-def run_record(cfg: TrainConfig, info: DataInfo, data) -> dict:
+def run_record(cfg: TrainConfig, info: DataInfo, data, *, data_as_typed: str | None = None) -> dict:
     return {
         "model": cfg.model,
-        "train": dataclasses.asdict(cfg),
+        "train": dataclasses.asdict(cfg),  # train.data: the spec with absolute paths
+        "data_as_typed": data_as_typed or cfg.data,  # the spec as the user wrote it, for display
         "data_info": info.to_dict(),
         "class_names": list(data.class_names),
         "modes": data.modes.tolist() if data.modes is not None else None,

@@ -3,6 +3,7 @@ so ``genlab --help`` answers instantly. User errors print one line and exit with
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +38,32 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"  # a user-facing notice, not a pointer into genlab's source
 
 
+REFINE_HELP = ("critic-guided sampling: none | dot (Discriminator Optimal Transport) | drs (Discriminator "
+               "Rejection Sampling); for models with a critic: gan, lsgan, wgan-gp, cgan")
+
+
+def _refinements(methods: list[str], steps: Optional[int], lr: Optional[float], k_scale: Optional[float],
+                 percentile: Optional[float]):
+    """--refine and its settings -> one Refinement (or None) per method; a setting that no listed
+    method uses is an error rather than silently ignored."""
+    from genlab.refine import refinement
+
+    if "dot" not in methods and (steps, lr, k_scale) != (None, None, None):
+        raise BadInputError("--refine-steps, --refine-lr and --refine-k-scale are settings of --refine dot")
+    if "drs" not in methods and percentile is not None:
+        raise BadInputError("--refine-percentile is a setting of --refine drs")
+    return [refinement(m, steps=steps, lr=lr, k_scale=k_scale, percentile=percentile) for m in methods]
+
+
+def _refinement(method: str, steps: Optional[int], lr: Optional[float], k_scale: Optional[float],
+                percentile: Optional[float]):
+    from genlab.refine import parse_methods
+
+    if "," in method:
+        raise BadInputError("--refine takes one method here; 'genlab compare' takes a list")
+    return _refinements(parse_methods(method), steps, lr, k_scale, percentile)[0]
+
+
 @app.command()
 def train(
     model: str = typer.Argument(..., help="model name (see 'genlab models')"),
@@ -68,7 +95,8 @@ def train(
               overrides=list(set_), resume=resume, overwrite=overwrite, quiet=quiet, command=_command_line(),
               image_size=image_size, root=root, download=download or None, accelerator=accelerator,
               devices=devices, precision=precision, ema=ema, logger=logger)
-    typer.echo(f"run written to {out}")
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # a data-parallel worker re-runs this command
+        typer.echo(f"run written to {out}")
 
 
 @app.command()
@@ -79,15 +107,32 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="random seed"),
     ema: bool = typer.Option(False, "--ema", help="use the EMA weights"),
     class_: Optional[int] = typer.Option(None, "--class", help="class label (conditional models)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (never a run's own files)"),
+    refine: str = typer.Option("none", "--refine", help=REFINE_HELP),
+    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
+    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
+                                              "units (vectors: the data's std) [0.01]"),
+    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
+                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
+    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
+                                                      help="drs: γ at this percentile of F in each batch [95]"),
 ):
     """Draw N samples from a trained run (no dataset needed)."""
+    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
     if n <= 0:
         raise BadInputError(f"--n must be a positive integer, got {n}")
     if out.suffix.lower() not in SAMPLE_EXTS:
         raise BadInputError(f"--out must end in {', '.join(SAMPLE_EXTS)}, got {str(out)!r}")
+    from genlab.training.checkpoint import check_output_file
+
+    check_output_file(out, overwrite=overwrite)
     from genlab.sampling import write_samples
 
-    write_samples(run, n=n, out=out, seed=seed, ema=ema, label=class_)
+    record = write_samples(run, n=n, out=out, seed=seed, ema=ema, label=class_, refine=spec)
+    if record is not None:
+        from genlab.evaluation import describe_refinement
+
+        typer.echo(describe_refinement(record))
     typer.echo(f"wrote {n} samples to {out}")
 
 
@@ -114,11 +159,13 @@ def datasets():
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo runs and summary"),
     quick: bool = typer.Option(False, "--quick", help="tiny budgets (a smoke test, seconds)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace files in --out that an earlier demo did "
+                                                              "not write (summary.md, report.html, runs)"),
 ):
     """Train every family on grid25 and mnist5k with small budgets; write figures and a summary."""
     from genlab.demo import run_demo
 
-    summary = run_demo(out, quick=quick)
+    summary = run_demo(out, quick=quick, overwrite=overwrite)
     typer.echo(f"demo results: {summary}")
 
 
@@ -167,7 +214,8 @@ def interpolate(
 
     check_args(out, steps)
     used = run_interpolate(run, out, steps=steps, seeds=parse_seeds(seeds), method=method, grid=grid, ema=ema)
-    typer.echo(f"wrote {out} (seeds {','.join(map(str, used))})")
+    typer.echo(f"wrote {out} (seeds {','.join(map(str, used))})" if used else
+               f"wrote {out} (the decoded manifold, {steps}x{steps})")
 
 
 @app.command("eval")
@@ -183,14 +231,25 @@ def eval_(
     weights: Optional[Path] = typer.Option(None, "--weights", help="local Inception-v3 weights for --features inception"),
     ema: bool = typer.Option(False, "--ema", help="score the EMA weights"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
+    refine: str = typer.Option("none", "--refine", help=REFINE_HELP + "; scores kept in RUN/eval+METHOD.json"),
+    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
+    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
+                                              "units (vectors: the data's std) [0.01]"),
+    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
+                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
+    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
+                                                      help="drs: γ at this percentile of F in each batch [95]"),
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
     from genlab.evaluation import evaluate, print_scores, save_eval, scores_json
     from genlab.training.checkpoint import atomic_write_text
 
-    scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
+    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
+    scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
+                      refine=spec)
     print_scores(scores)
-    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema)
+    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
+              refine=spec)
     if json_out is not None:
         atomic_write_text(json_out, scores_json(scores))
         typer.echo(f"scores written to {json_out}")
@@ -209,12 +268,23 @@ def compare(
     metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated metric names [defaults]"),
     k: int = typer.Option(100, "--k", help="importance samples for nll/bpd"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML preset of settings for every run"),
+    refine: str = typer.Option("none", "--refine", help="comma-separated critic-guided samplings to score, each "
+                               "a row (gan, gan+dot): none | dot | drs, e.g. none,dot"),
+    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
+    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
+                                              "units (vectors: the data's std) [0.01]"),
+    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
+                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
+    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
+                                                      help="drs: γ at this percentile of F in each batch [95]"),
 ):
     """Train MODELS x seeds on --data, score every run, write leaderboard.{md,csv,json} and figures."""
     from genlab.comparison import compare as run_compare
+    from genlab.refine import parse_methods
 
+    specs = _refinements(parse_methods(refine), refine_steps, refine_lr, refine_k_scale, refine_percentile)
     run_compare(models, data=data, seeds=seeds, steps=steps, out=out, overrides=list(set_), n=n, metrics=metrics,
-                batch_size=batch_size, k=k, config=config, log=lambda line: typer.echo(line, err=True))
+                batch_size=batch_size, k=k, config=config, refine=specs, log=lambda line: typer.echo(line, err=True))
     typer.echo((out / "leaderboard.md").read_text())
 
 
@@ -240,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
     except GenlabError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if getattr(e, "report", True):  # a data-parallel worker leaves the message to rank 0
+            print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     sys.exit(0)

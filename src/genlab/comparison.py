@@ -14,6 +14,7 @@ variant is one of the model's choices (``gan:minimax`` sets ``loss=minimax``), o
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -30,13 +31,42 @@ RUNS = "runs"
 
 @dataclass
 class Entry:
-    label: str  # as the user wrote it: "gan:minimax"
+    label: str  # as the user wrote it: "gan:minimax"; a refined row adds "+dot"
     model: str
     overrides: dict = field(default_factory=dict)
+    refine: object = None  # a genlab.refine.Refinement: this row scores the runs' refined samples
+    trained_as: str = ""  # a refined row: the label of the entry whose runs it refines
 
     @property
     def folder(self) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.label).strip("-")
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.trained_as or self.label).strip("-")
+
+
+def refined_rows(entries: list[Entry], refine) -> list[Entry]:
+    """One leaderboard row per (entry, refinement): ``gan`` and ``gan+dot`` share the runs of ``gan``.
+
+    ``refine``: None, a method list as text ("none,dot"), or a list of methods / Refinements.
+    """
+    from genlab.api import model_class
+    from genlab.refine import as_refinement, parse_methods
+    from genlab.sampling import critic_models
+
+    specs = [as_refinement(r) for r in (parse_methods(refine) if refine is None or isinstance(refine, str)
+                                        else refine)]
+    if len({s.method if s else "none" for s in specs}) != len(specs):
+        raise BadInputError("--refine lists a method twice")
+    rows = []
+    for e in entries:
+        for spec in specs:
+            if spec is None:
+                rows.append(e)
+                continue
+            if model_class(e.model).critic is None:
+                raise BadInputError(f"--refine {spec.method} needs models with a critic ({', '.join(critic_models())}); "
+                                    f"{e.label} has none (list it in a separate comparison)")
+            rows.append(Entry(label=f"{e.label}+{spec.method}", model=e.model, overrides=e.overrides, refine=spec,
+                              trained_as=e.label))
+    return rows
 
 
 def parse_entry(spec: str) -> Entry:
@@ -63,13 +93,14 @@ def parse_entry(spec: str) -> Entry:
     return Entry(label=spec.strip(), model=name.strip(), overrides=overrides)
 
 
-def resolved_config(entry: Entry, data: str, seed: int, steps, batch_size, common: dict):
-    from genlab.api import model_class
-    from genlab.config import resolve
+def resolved_config(entry: Entry, data: str, seed: int, steps, batch_size, common: dict, *, kind: str | None = None):
+    """The configuration ``genlab train`` resolves for the same settings (presets for the data's
+    ``kind`` included; None reads the kind from the data)."""
+    from genlab.api import resolve_config
 
-    values = {**common, **entry.overrides, "model": entry.model, "data": data, "seed": seed}
+    values = {**common, **entry.overrides, "seed": seed}
     values.update({k: v for k, v in dict(steps=steps, batch_size=batch_size).items() if v is not None})
-    return resolve(model_class(entry.model), dict(values))
+    return resolve_config(entry.model, data, values, kind=kind)
 
 
 def run_state(run: Path, cfg) -> tuple[str, int]:
@@ -80,7 +111,18 @@ def run_state(run: Path, cfg) -> tuple[str, int]:
         if run.exists():  # a folder left by a crash before the run wrote its config: ours to clear
             shutil.rmtree(run)
         return "new", 0
-    saved = read_config(run)["train"]
+    saved = dict(read_config(run)["train"])
+    if isinstance(saved.get("data"), str):  # runs that stored the data's paths as typed
+        from genlab.data import resolve_spec
+
+        saved["data"] = resolve_spec(saved["data"])
+    if saved.get("model") == cfg.model:  # a setting added since the run was made has its default there
+        import dataclasses
+
+        from genlab.api import model_class
+
+        defaults = dataclasses.asdict(model_class(cfg.model).Config())
+        saved["model_args"] = {**defaults, **(saved.get("model_args") or {})}
     for key in ("model", "data", "seed", "batch_size", "lr", "image_size", "model_args"):
         if saved.get(key) != getattr(cfg, key):
             raise BadInputError(f"{str(run)!r} holds a run with another {key} ({saved.get(key)!r}, not "
@@ -108,9 +150,9 @@ def ensure_trained(entry: Entry, data: str, seed: int, cfg, run: Path, common: d
         genlab.train(entry.model, data, out=run, steps=cfg.steps, resume=True, quiet=True)
         return
     log(f"[compare] {entry.label} seed {seed}: training {cfg.steps} steps")
-    # the explicit settings go last: a YAML preset in `common` must not override --steps
-    settings = {**common, **entry.overrides, "steps": cfg.steps, "batch_size": cfg.batch_size, "seed": seed}
-    genlab.train(entry.model, data, out=run, overrides=settings, overwrite=run.exists(), quiet=True)
+    # every setting of the resolved config, so the run is exactly the one planned (and checked)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("model", "data")}
+    genlab.train(entry.model, data, out=run, config=settings, overwrite=run.exists(), quiet=True)
 
 
 def _scores(run: Path, settings: dict) -> list:
@@ -139,10 +181,12 @@ def summarise(values: list[float]) -> dict:
 def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None = None, out: str | Path,
             overrides: list[str] | dict | None = None, n: int | None = None, metrics=None,
             batch_size: int | None = None, k: int = 100, config: str | Path | None = None, figures: bool = True,
-            log=print) -> dict:
+            refine=None, log=print) -> dict:
     """Train and score every (model, seed); write the leaderboard and figures; return the leaderboard.
 
-    ``config`` is a YAML preset of settings for every run (``overrides`` win over it).
+    ``config`` is a YAML preset of settings for every run (``overrides`` win over it). ``refine``
+    lists critic-guided samplings to score besides (or instead of) the plain samples, e.g.
+    ``"none,dot"``: each (model, method) is a row (``gan``, ``gan+dot``) over the same runs.
     """
     from genlab.config import load_yaml, split_overrides
     from genlab.evaluation import parse_metrics
@@ -156,20 +200,30 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
     entries = [parse_entry(m) for m in models]
     if len({e.folder for e in entries}) != len(entries):
         raise BadInputError("the same model is listed twice")
+    rows = refined_rows(entries, refine)
     names = parse_metrics(metrics)
     settings = {"metrics": names, "n": n, "seed": 0, "k": k}
-    plan = [(e, s, resolved_config(e, data, s, steps, batch_size, common)) for e in entries for s in range(seeds)]
+    from genlab.api import data_kind
+
+    # the data is loaded once, here: its kind picks each family's presets, as in `genlab train`
+    kind = data_kind(resolved_config(entries[0], data, 0, steps, batch_size, common, kind=""))
+    plan = [(e, s, resolved_config(e, data, s, steps, batch_size, common, kind=kind))
+            for e in entries for s in range(seeds)]
     out = Path(out)
     runs = {}
     for entry, seed, cfg in plan:  # every config is checked above, before anything trains
         run = out / RUNS / entry.folder / f"seed{seed}"
         ensure_trained(entry, data, seed, cfg, run, common, log)
-        runs[(entry.label, seed)] = _scores(run, {**settings, "seed": seed})
-    steps_of = {e.label: cfg.steps for e, _, cfg in plan}  # a variant may set its own (gan:steps=500)
-    board = leaderboard(entries, runs, data=data, seeds=seeds, steps=steps_of, n=n)
+        for row in rows:
+            if row.folder == entry.folder:
+                extra = {"refine": row.refine.to_dict()} if row.refine is not None else {}
+                runs[(row.label, seed)] = _scores(run, {**settings, "seed": seed, **extra})
+    # a variant may set its own steps (gan:steps=500)
+    steps_of = {row.label: cfg.steps for e, _, cfg in plan for row in rows if row.folder == e.folder}
+    board = leaderboard(rows, runs, data=data, seeds=seeds, steps=steps_of, n=n)
     write_leaderboard(board, out)
     if figures:
-        sample_panels([(e.label, out / RUNS / e.folder / "seed0") for e in entries], out / "samples.png")
+        sample_panels([(r.label, out / RUNS / r.folder / "seed0", r.refine) for r in rows], out / "samples.png")
         metric_bars(board, out / "metrics.png")
     log(f"[compare] leaderboard written to {out / 'leaderboard.md'}")
     return board
@@ -189,7 +243,12 @@ def leaderboard(entries: list[Entry], runs: dict, *, data: str, seeds: int, step
                 if score.metric not in columns:
                     columns.append(score.metric)
         rows[e.label] = {"model": e.model, "overrides": e.overrides, "steps": steps[e.label],
-                         "metrics": {m: summarise(v) for m, v in per_metric.items()}}
+                         "metrics": {m: summarise(v) for m, v in per_metric.items()},
+                         "refine": e.refine.to_dict() if e.refine is not None else None}
+        accepted = [runs[(e.label, s)][0].refine["acceptance"] for s in range(seeds)
+                    if runs[(e.label, s)] and "acceptance" in (runs[(e.label, s)][0].refine or {})]
+        if accepted:  # DRS: the share of proposals it kept, per seed
+            rows[e.label]["acceptance"] = summarise(accepted)
     better = {c: METRICS[base_metric(c)].better for c in columns}
     common_steps = set(steps.values())
     return {"data": data, "seeds": seeds, "steps": common_steps.pop() if len(common_steps) == 1 else None, "n": n, "columns": columns, "better": better,
@@ -230,7 +289,21 @@ def markdown(board: dict) -> str:
             text = fmt(row["metrics"].get(c))
             cells.append(f"**{text}**" if best[c] == label else text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    notes = [_refine_note(label, row) for label, row in board["rows"].items() if row.get("refine")]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _refine_note(label: str, row: dict) -> str:
+    """What a refined row did to the samples of its runs (settings; DRS: acceptance over seeds)."""
+    r = row["refine"]
+    settings = ", ".join(f"{k} {v}" for k, v in r.items() if k != "method")
+    text = f"- {label}: the samples refined by {r['method']} ({settings})"
+    acc = row.get("acceptance")
+    if acc:
+        text += f"; DRS accepted {fmt({**acc, 'mean': 100 * acc['mean'], 'se': 100 * acc['se']})}% of proposals"
+    return text
 
 
 def write_leaderboard(board: dict, out: Path) -> None:
@@ -262,8 +335,9 @@ def _json_safe(obj):
 # ----------------------------------------------------------------------------- figures
 
 
-def sample_panels(runs: list[tuple[str, Path]], path: Path, *, n_points: int = 2500, n_images: int = 64) -> None:
-    """One panel per model (its seed-0 run): 2-D scatter over the data with the mode centres, or an image grid."""
+def sample_panels(runs: list[tuple], path: Path, *, n_points: int = 2500, n_images: int = 64) -> None:
+    """One panel per model (its seed-0 run): 2-D scatter over the data with the mode centres, or an image grid.
+    ``runs`` holds (label, run folder) or (label, run folder, refinement) tuples."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -277,11 +351,12 @@ def sample_panels(runs: list[tuple[str, Path]], path: Path, *, n_points: int = 2
 
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.4), dpi=100, squeeze=False)
     real = None
-    for ax, (label, run) in zip(axes[0], runs):
+    for ax, (label, run, *refine) in zip(axes[0], runs):
+        refine = refine[0] if refine else None
         model = load(run)
         cfg = model.run_config
         if model.info.is_image:
-            x = draw(model, n_images, seed=0)
+            x = draw(model, n_images, seed=0, refine=refine)
             grid = make_grid(((x.float() + 1) / 2).clamp(0, 1), nrow=8, padding=1)
             ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
             ax.set_title(label, fontsize=9)
@@ -292,7 +367,7 @@ def sample_panels(runs: list[tuple[str, Path]], path: Path, *, n_points: int = 2
 
             real = real_subset(load_data(cfg["train"]["data"], split="test").x)
         modes = torch.tensor(cfg["modes"]) if cfg.get("modes") else None
-        scatter_figure(draw(model, n_points, seed=0), real=real, modes=modes, title=label, ax=ax)
+        scatter_figure(draw(model, n_points, seed=0, refine=refine), real=real, modes=modes, title=label, ax=ax)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

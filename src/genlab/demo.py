@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from genlab.errors import BadInputError
 from genlab.training.checkpoint import atomic_write_text
 
 # (model, data, steps, overrides): 2-D first (seconds each), then digits
@@ -28,20 +29,55 @@ PLAN = [
     ("wgan-gp", "mnist5k", 300, {"width": 32, "latent_dim": 64}),
 ]
 BATCH = {"grid25": 256, "mnist5k": 64}
+TITLE = "# genlab demo"  # the summary's first line: how a folder an earlier demo wrote is recognised
 
 
 def _label(model: str, overrides: dict) -> str:
     return model + "".join(f"-{v}" for k, v in overrides.items() if k == "loss")
 
 
-def run_demo(out: str | Path, *, quick: bool = False) -> Path:
-    """Train the plan into ``out``, write figures and ``summary.md``; returns the summary's path."""
+def check_out(out: Path, *, overwrite: bool = False) -> None:
+    """Checked before anything trains, with the rule of ``genlab report``: what an earlier demo
+    wrote is replaced; anything else (a summary.md or report.html of someone else's, runs and
+    figures in a folder that is not a demo's) only with ``overwrite``."""
+    from genlab.report.html import _is_report
+
+    if overwrite or not out.exists():
+        return
+    if not out.is_dir():
+        raise BadInputError(f"--out {str(out)!r} exists and is not a folder")
+    summary, page = out / "summary.md", out / "report.html"
+    demo_folder = summary.is_file() and _is_summary(summary)
+    taken = [p.name for p in (summary, page) if p.exists()
+             and not (_is_summary(p) if p == summary else _is_report(p))]
+    if not demo_folder:
+        for model, data, _, overrides in PLAN:
+            name = f"{data}_{_label(model, overrides)}"
+            taken += [p.name for p in (out / name, out / f"{name}.png") if p.exists()]
+    if taken:
+        shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+        raise BadInputError(f"--out {str(out)!r} already holds {shown}, not written by an earlier demo; "
+                            f"pass --overwrite to replace them or choose another folder")
+
+
+def _is_summary(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.readline().rstrip("\n") == TITLE
+    except OSError:
+        return False
+
+
+def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = False) -> Path:
+    """Train the plan into ``out``, write figures and ``summary.md``; returns the summary's path.
+    Files an earlier demo did not write are replaced only with ``overwrite`` (see :func:`check_out`)."""
     import genlab
     from genlab.data import load_data
     from genlab.metrics.toy2d import mode_scores
     from genlab.sampling import draw
 
     out = Path(out)
+    check_out(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rows, bundles = [], {}  # each dataset loaded once for scoring
     for model, data, steps, overrides in PLAN:
@@ -68,13 +104,13 @@ def run_demo(out: str | Path, *, quick: bool = False) -> Path:
     atomic_write_text(summary, _markdown(rows, quick))
     from genlab.report.html import write_report
 
-    page = write_report(out, out / "report.html", overwrite=True)
+    page = write_report(out, out / "report.html", overwrite=overwrite)
     print(f"[demo] report: {page} (one self-contained page; open it in a browser)", flush=True)
     return summary
 
 
 def _markdown(rows: list[dict], quick: bool) -> str:
-    lines = ["# genlab demo", "",
+    lines = [TITLE, "",
              f"Every family trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
              f"on {torch.get_num_threads()} CPU threads, torch {torch.__version__}.", ""]
     for data, title in (("grid25", "2-D mode collapse: 25 Gaussians (2,500 samples, PacGAN protocol)"),

@@ -30,7 +30,7 @@ class EvalContext:
     """Everything a metric may ask for, computed at most once."""
 
     def __init__(self, model, run_dir: Path, *, n: int | None, seed: int, k: int, features: str,
-                 weights: str | Path | None, bandwidths=None, split: str = "test"):
+                 weights: str | Path | None, bandwidths=None, split: str = "test", refine=None):
         cfg = model.run_config
         self.model, self.run_dir, self.cfg = model, run_dir, cfg
         self.data_spec: str = cfg["train"]["data"]
@@ -41,6 +41,8 @@ class EvalContext:
         self.mode_std = cfg.get("mode_std")
         self.features_name = features
         self.weights = weights
+        self.refine = refine  # a genlab.refine.Refinement, or None for the plain samples
+        self.refine_record = refine.to_dict() if refine is not None else None  # + DRS acceptance once drawn
         self._memo: dict = {}
 
     # -- requirements -----------------------------------------------------------------
@@ -106,9 +108,18 @@ class EvalContext:
         return len(self.real())
 
     def fake(self) -> Tensor:
-        from genlab.sampling import draw
+        return self.memo("fake", lambda: self.draw(self.n_fake, seed=self.seed))
 
-        return self.memo("fake", lambda: draw(self.model, self.n_fake, seed=self.seed))
+    def draw(self, n: int, *, seed: int, label: int | None = None) -> Tensor:
+        """Samples as every metric of this evaluation sees them: refined when asked."""
+        from genlab.sampling import draw, draw_refined
+
+        if self.refine is None:
+            return draw(self.model, n, seed=seed, label=label)
+        x, record = draw_refined(self.model, n, seed=seed, label=label, refine=self.refine)
+        if label is None:  # the main sample set's record (K_eff, acceptance) is the one scores carry
+            self.refine_record = record
+        return x
 
     # -- features -----------------------------------------------------------------------
 
@@ -182,7 +193,7 @@ def run_step(run_dir: Path) -> int | None:
 
 def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None, n: int | None = None,
              seed: int = 0, k: int = 100, features: str = "auto", weights: str | Path | None = None,
-             ema: bool = False, bandwidths=None) -> list[Score]:
+             ema: bool = False, bandwidths=None, refine=None) -> list[Score]:
     """Score the run in ``run_dir``.
 
     Args:
@@ -194,8 +205,12 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
         weights: local Inception-v3 weights file for ``features="inception"``.
         ema: score the EMA weights.
         bandwidths: fixed RBF bandwidths for ``mmd`` (None: the median heuristic).
+        refine: score critic-refined samples: "dot", "drs" or a ``genlab.refine.Refinement``
+            (models with a critic only); every score records it.
     """
     from genlab.api import load
+    from genlab.refine import as_refinement
+    from genlab.sampling import check_critic
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise BadInputError(f"--n must be an integer >= 2, got {n!r}")
@@ -206,10 +221,12 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
     if weights is not None and features != "inception":
         raise BadInputError("--weights is for --features inception")
     names = parse_metrics(metrics)
+    refine = as_refinement(refine)
     run_dir = Path(run_dir)
     model = load(run_dir, ema=ema)
+    check_critic(model, refine)
     ctx = EvalContext(model, run_dir, n=n, seed=seed, k=k, features=features, weights=weights,
-                      bandwidths=bandwidths)
+                      bandwidths=bandwidths, refine=refine)
     if features != "auto" and not ctx.is_image:
         raise BadInputError(f"--features is for image runs; {ctx.data_spec!r} holds vectors, scored on raw coordinates")
     step = run_step(run_dir)
@@ -226,6 +243,8 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
                             extractor=extractor, extractor_sha256=sha, reference=reference, seed=seed,
                             genlab_version=__version__, run=str(run_dir), step=step,
                             detail={k_: _plain(v) for k_, v in res.detail.items()}))
+    for s in scores:  # known once the samples are drawn (DRS acceptance, DOT's K_eff)
+        s.refine = _plain(ctx.refine_record)
     return scores
 
 
@@ -249,9 +268,11 @@ def base_metric(score_name: str) -> str:
 
 
 def format_value(v: float) -> str:
+    """4 significant digits; one decimal from 10,000 on; powers of ten from 10 million on."""
     if not math.isfinite(v):
         return str(v)
-    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
+    v = v + 0.0  # -0.0 -> 0.0: no score is shown as "-0"
+    return f"{v:.1f}" if 1e4 <= abs(v) < 1e7 else f"{v:.4g}"
 
 
 def scores_json(scores: list[Score]) -> str:
@@ -263,20 +284,27 @@ def scores_json(scores: list[Score]) -> str:
 RUN_SCORES = "eval.json"  # the latest scores of a run, kept in the run folder (read by compare and report)
 
 
+def scores_file(settings: dict) -> str:
+    """eval.json for plain samples; eval+dot.json / eval+drs.json for refined ones, so that
+    scores with and without refinement are kept side by side."""
+    refine = settings.get("refine")
+    return RUN_SCORES if not refine else f"eval+{refine['method']}.json"
+
+
 def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -> None:
     import json
 
     from genlab.training.checkpoint import atomic_write_text
 
     doc = {"settings": settings, "scores": [s.to_dict() for s in scores]}
-    atomic_write_text(Path(run_dir) / RUN_SCORES, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(Path(run_dir) / scores_file(settings), json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def read_run_scores(run_dir: str | Path, settings: dict) -> list[Score] | None:
     """The run's saved scores if they were computed with exactly ``settings``, else None."""
     import json
 
-    path = Path(run_dir) / RUN_SCORES
+    path = Path(run_dir) / scores_file(settings)
     try:
         saved = json.loads(path.read_text())
         if saved.get("settings") == settings:
@@ -291,7 +319,8 @@ def print_scores(scores: list[Score]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{scores[0].run} (step {scores[0].step})" if scores else "no scores")
+    table = Table(title=f"{scores[0].run} (step {scores[0].step})" if scores else "no scores",
+                  caption=describe_refinement(scores[0].refine) if scores and scores[0].refine else None)
     for col in ("metric", "value", "n_real", "n_fake", "extractor", "reference"):
         table.add_column(col, justify="right" if col in ("value", "n_real", "n_fake") else "left")
     for s in scores:
@@ -299,12 +328,29 @@ def print_scores(scores: list[Score]) -> None:
     Console(width=120).print(table)
 
 
+def describe_refinement(record: dict) -> str:
+    """One line: the refinement behind the samples, e.g. its DRS acceptance rate."""
+    method = record["method"]
+    if method == "dot":
+        text = f"refined: dot ({record['steps']} steps of {record['lr']:g}, K = {record['k_scale']:g} K_eff"
+        return text + (f"; K_eff {record['k_eff']:.3g}, mean shift {record['mean_shift']:.3g})"
+                       if "k_eff" in record else ")")
+    gamma = "γ = 0" if record.get("percentile") is None else f"γ at the {record['percentile']:g}th percentile"
+    text = f"refined: drs ({gamma}"
+    return text + (f"; accepted {100 * record['acceptance']:.1f}% of {record['draws']:,} proposals)"
+                   if "acceptance" in record else ")")
+
+
 def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None, seed: int = 0, k: int = 100,
-              features: str = "auto", weights=None, ema: bool = False) -> None:
+              features: str = "auto", weights=None, ema: bool = False, refine=None) -> None:
     """Keep the scores of ``genlab eval`` in the run folder, keyed by the settings that produced
     them (the same key ``genlab compare`` uses, so it reuses them). A read-only run is left alone."""
     settings = {"metrics": parse_metrics(metrics), "n": n, "seed": seed, "k": k, "step": run_step(Path(run_dir))}
-    extra = {"features": features, "weights": str(weights) if weights else None, "ema": ema}
+    from genlab.refine import as_refinement
+
+    refine = as_refinement(refine)
+    extra = {"features": features, "weights": str(weights) if weights else None, "ema": ema,
+             "refine": refine.to_dict() if refine is not None else None}
     settings.update({key: v for key, v in extra.items() if v not in ("auto", None, False)})
     try:
         write_run_scores(run_dir, settings, scores)

@@ -252,7 +252,8 @@ def check_args(out: Path, steps: int) -> None:
 
 def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: list[int] | None = None,
                 method: str = "slerp", grid: bool | None = None, ema: bool = False) -> list[int]:
-    """Write the interpolation of run ``run`` to ``out`` (.png or .gif); returns the seeds used."""
+    """Write the interpolation of run ``run`` to ``out`` (.png or .gif); returns the seeds used
+    (none for the decoded manifold of ``grid``, which is drawn from quantiles, not seeds)."""
     import random
 
     from genlab.api import load
@@ -262,15 +263,20 @@ def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: lis
     check_args(out, steps)
     if method not in METHODS:
         raise BadInputError(f"--method {method!r} is not known; valid: {', '.join(METHODS)}")
+    if grid and seeds is not None:
+        raise BadInputError("--grid draws the decoded manifold, which uses no seeds; drop --seeds or --grid")
     model = load(run, ema=ema)
-    latent_of(model)  # refuse models without a Gaussian latent before any work
-    seeds = seeds or random.SystemRandom().sample(range(10_000), 2)
+    lat = latent_of(model)  # refuse models without a Gaussian latent before any work
     if out.suffix.lower() == ".png":
+        if grid is None:  # the manifold for a 2-D code on images, unless seeds were asked for
+            grid = seeds is None and lat.dim == 2 and is_image(model)
+        seeds = [] if grid else seeds or random.SystemRandom().sample(range(10_000), 2)
         img = render(model, seeds=seeds, steps=steps, method=method, grid=grid)
         atomic_write(out, lambda tmp: img.save(tmp, format="PNG"))
     else:
         if grid:
             raise BadInputError("--grid draws a still manifold; write it to a .png")
+        seeds = seeds or random.SystemRandom().sample(range(10_000), 2)
         frames = render_frames(model, seeds=seeds, steps=steps, method=method)
         frames = frames + frames[-2:0:-1]  # there and back: the loop has no jump
         atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],

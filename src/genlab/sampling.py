@@ -8,18 +8,27 @@ import numpy as np
 import torch
 
 from genlab.errors import BadInputError
+from genlab.refine import Refinement, as_refinement
 from genlab.training.checkpoint import atomic_write
 
 
-def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int = 1000) -> torch.Tensor:
-    """``n`` samples in data space, reproducible from ``seed``, drawn in batches."""
-    y = None
+def check_label(model, label: int | None) -> None:
     if label is not None:
         if not model.conditional:
             raise BadInputError("--class is only for conditional models (cgan, cvae)")
         k = model.info.num_classes
         if not 0 <= label < k:
             raise BadInputError(f"--class must be in 0..{k - 1}, got {label}")
+
+
+def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int = 1000,
+         refine: Refinement | None = None) -> torch.Tensor:
+    """``n`` samples in data space, reproducible from ``seed``, drawn in batches; refined with
+    the model's critic when ``refine`` is given (see :func:`draw_refined`)."""
+    if refine is not None:
+        return draw_refined(model, n, seed=seed, label=label, batch=batch, refine=refine)[0]
+    y = None
+    check_label(model, label)
     torch.manual_seed(seed)
     chunks = []
     for i in range(0, n, batch):
@@ -32,15 +41,133 @@ def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int =
     return torch.cat(chunks)
 
 
-def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = False, label: int | None = None) -> None:
+PAIR_SEED = 7919  # offset of the seed that draws DOT's K_eff pairs
+
+
+def critic_models() -> list[str]:
+    from genlab.models import MODELS
+
+    return [name for name, cls in MODELS.items() if cls.critic is not None]
+
+
+def check_critic(model, refine: Refinement | None) -> None:
+    """Refinement needs the model's critic; say which models have one."""
+    if refine is not None and model.critic is None:
+        name = getattr(model, "run_config", {}).get("model", type(model).__name__)
+        raise BadInputError(f"--refine {refine.method} needs a model with a critic "
+                            f"({', '.join(critic_models())}); {name} has none")
+
+
+def draw_refined(model, n: int, *, seed: int = 0, label: int | None = None, batch: int = 1000,
+                 refine: Refinement | str) -> tuple[torch.Tensor, dict | None]:
+    """``n`` samples refined by the model's critic, and the refinement's record for provenance
+    (its settings, plus K_eff and the mean displacement for DOT, the acceptance rate for DRS).
+
+    DOT moves exactly the samples :func:`draw` gives for the same seed (then estimates K_eff on
+    fresh pairs); DRS draws fresh proposals until ``n`` are accepted, per class for conditional
+    models. A packed critic (PacGAN) refines whole packs, so ``n`` is rounded up to whole packs
+    before the cut.
+    """
+    refine = as_refinement(refine)
+    if refine is None:
+        return draw(model, n, seed=seed, label=label, batch=batch), None
+    check_critic(model, refine)
+    check_label(model, label)
+    m = model.critic_pack
+    total = -(-n // m) * m  # whole packs
+    k = model.info.num_classes
+    if label is not None:
+        ys = torch.full((total,), label, dtype=torch.long)
+    elif model.conditional:  # the class-major blocks of draw()
+        ys = torch.arange(total) * k // total
+    else:
+        ys = None
+    was = model.training
+    model.eval()
+    try:
+        if refine.method == "dot":
+            x, stats = _dot(model, total, ys, seed=seed, label=label, batch=batch, refine=refine)
+        else:
+            x, stats = _drs(model, total, ys, seed=seed, batch=batch, refine=refine)
+    finally:
+        model.train(was)
+    return x[:n], {**refine.to_dict(), **stats}
+
+
+def _on(model, y):
+    return None if y is None else y.to(model.device)
+
+
+def _dot(model, total: int, ys, *, seed: int, label, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
+    from genlab import refine as R
+
+    m = model.critic_pack
+    x0 = draw(model, total, seed=seed, label=label, batch=batch)  # the unrefined samples, same seed
+    # K_eff on fresh pairs, seeded apart from the samples so that it does not depend on n; a
+    # conditional critic is one function per class, so the two members of a pair share a label
+    torch.manual_seed(seed + PAIR_SEED)
+    pairs = refine.pairs * m
+    yp = None if ys is None else _on(model, ys[torch.arange(pairs) * total // pairs])
+    a, b = model.sample(pairs, y=yp), model.sample(pairs, y=yp)
+    k_eff = R.effective_lipschitz(lambda t: model.critic(t, y=yp), a, b, group=m)
+    # the step is given in the critic's input units; vectors reach it divided by the data's scale
+    lr = refine.lr * model.info.scale
+    bounds = (-1.0, 1.0) if model.info.is_image else None  # images stay images
+    step = max(m, batch // m * m)
+    out = []
+    for i in range(0, total, step):
+        yc = None if ys is None else _on(model, ys[i:i + step])
+        out.append(R.dot(lambda t: model.critic(t, y=yc), x0[i:i + step].to(model.device), k=k_eff * refine.k_scale,
+                         steps=refine.steps, lr=lr, group=m, bounds=bounds).cpu())
+    x = torch.cat(out)
+    shift = float((x - x0).flatten(1).norm(dim=1).mean())
+    return x, {"k_eff": k_eff, "mean_shift": shift}
+
+
+def _drs(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
+    from genlab import refine as R
+
+    m = model.critic_pack
+    torch.manual_seed(seed)
+    # one DRS per class: D̃*_M bounds p_data / p_G for one class at a time
+    groups = [(None, torch.arange(total))] if ys is None else [(c, (ys == c).nonzero().reshape(-1))
+                                                                for c in ys.unique().tolist()]
+    x, accepted, draws, d_max = None, 0, 0, []
+    for c, pos in groups:
+        def labels(j: int, c=c):
+            return None if c is None else torch.full((j,), c, dtype=torch.long, device=model.device)
+
+        xc, st = R.drs(lambda t, c=c: model.critic(t, y=labels(len(t), c)),
+                       lambda j, c=c: model.sample(j * m, y=labels(j * m, c)),
+                       len(pos) // m, group=m, percentile=refine.percentile, burn_in=refine.burn_in,
+                       eps=refine.eps, batch=batch, max_draws=refine.max_draws)
+        xc = xc.cpu()
+        if x is None:
+            x = torch.empty(total, *xc.shape[1:], dtype=xc.dtype)
+        x[pos] = xc
+        accepted, draws = accepted + st["accepted"], draws + st["draws"]
+        d_max.append(st["d_max"])
+    # counted in samples (a pack of m is m samples accepted or rejected together)
+    return x, {"acceptance": accepted / draws, "draws": draws * m, "d_max": max(d_max)}
+
+
+def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = False, label: int | None = None,
+                  refine: Refinement | None = None) -> dict | None:
+    """Write the samples; returns the refinement's record (settings, K_eff or acceptance) or None."""
     from genlab.api import load
     from genlab.report.figures import save_samples
 
+    refine = as_refinement(refine)
     model = load(run, ema=ema)
+    check_critic(model, refine)
     ext = out.suffix.lower()
     if ext == ".csv" and model.info.is_image:
         raise BadInputError("--out .csv is for vector data; use .png or .npy for images")
-    x = draw(model, n, seed=seed, label=label)
+    record = None
+    if refine is None:
+        x = draw(model, n, seed=seed, label=label)
+    else:
+        x, record = draw_refined(model, n, seed=seed, label=label, refine=refine)
     out.parent.mkdir(parents=True, exist_ok=True)
     if ext == ".png":
         cfg = model.run_config
@@ -50,8 +177,10 @@ def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = Fa
             from genlab.models.conditional import class_grid
 
             x, nrow = class_grid(x, model.info.num_classes)  # one row per class
-        save_samples(x, out, modes=modes, title=f"{cfg['model']} ({cfg['train']['data']})", nrow=nrow)
+        name = cfg["model"] if refine is None else f"{cfg['model']}+{refine.method}"
+        save_samples(x, out, modes=modes, title=f"{name} ({cfg.get('data_as_typed') or cfg['train']['data']})", nrow=nrow)
     elif ext == ".npy":
         atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
     else:
         atomic_write(out, lambda tmp: np.savetxt(tmp, x.numpy(), delimiter=",", fmt="%.6g"))
+    return record

@@ -14,7 +14,7 @@ from genlab.data import folder, images, points, toy2d, translation, unpaired
 from genlab.data.base import DataBundle, DatasetSpec
 from genlab.errors import BadInputError, unknown
 
-__all__ = ["DATASETS", "DataBundle", "DatasetSpec", "load_data", "parse_spec"]
+__all__ = ["DATASETS", "DataBundle", "DatasetSpec", "load_data", "parse_spec", "resolve_spec"]
 
 SPLITS = ("train", "test")
 
@@ -88,6 +88,29 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     name, colon, arg = spec.partition(":")
     arg = arg.strip()
     return name.strip().lower(), (arg if colon and arg else None)
+
+
+def resolve_spec(spec: str) -> str:
+    """The spec with its paths made absolute ("points:p.csv" -> "points:/home/me/p.csv"), so a run
+    trained from one folder can be evaluated, resumed and compared from any other. Names that
+    take no path, and unknown names (reported by ``load_data``), come back as given."""
+    from pathlib import Path
+
+    name, arg = parse_spec(spec)
+    entry = DATASETS.get(name)
+    if entry is None or not entry.takes_arg or arg is None:
+        return spec
+
+    def absolute(path: str) -> str:
+        return str(Path(path).expanduser().resolve())
+
+    if entry.factory is unpaired.unpaired:  # two folders: DIR_A,DIR_B
+        try:
+            a, b = unpaired.split_pair(arg)
+        except BadInputError:
+            return spec  # load_data reports it
+        return f"{name}:{absolute(a)},{absolute(b)}"
+    return f"{name}:{absolute(arg)}"
 
 
 def _check_options(image_size, seed, split) -> None:

@@ -52,6 +52,7 @@ class Score:
     run: str
     step: int | None = None
     detail: dict = field(default_factory=dict)
+    refine: dict | None = None  # critic-guided sampling behind the samples (genlab.refine), None: plain samples
 
     def to_dict(self) -> dict:
         """JSON-safe: a non-finite value (no HQ sample -> infinite reverse KL) becomes null."""

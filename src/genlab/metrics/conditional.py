@@ -21,13 +21,20 @@ def _row(metric: str, value: float, n: int, cls: int | None, extractor, seed: in
             "extractor_sha256": extractor.sha256, "reference": reference, "seed": seed}
 
 
-def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, extractor=None) -> list[dict]:
+def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, extractor=None,
+                       n: int | None = None, sampler=None) -> list[dict]:
     """Per-class accuracy and intra-class FD of ``model``'s samples against ``data``, a labelled
     DataBundle (the held-out split, or the training split for more images per class).
     ``extractor``: a ``genlab.metrics.features`` Extractor; default: the classifier shipped for
-    the data."""
+    the data. ``n``: exactly this many samples in all, shared as equally as the classes allow
+    (instead of ``n_per_class`` each). ``sampler(n, seed=, label=)``: how samples are drawn
+    (an evaluation's own, e.g. refined by the critic); default: ``genlab.sampling.draw``."""
     from genlab.metrics.features import classifier_for, load_classifier
     from genlab.sampling import draw
+
+    if sampler is None:
+        def sampler(m: int, *, seed: int, label: int):
+            return draw(model, m, seed=seed, label=label)
 
     if not getattr(model, "conditional", False):
         raise BadInputError("conditional scores are for conditional models (cgan, cvae)")
@@ -43,19 +50,23 @@ def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, ex
     if len(extractor.class_names) != k:
         raise BadInputError(f"classifier {extractor.name!r} knows {len(extractor.class_names)} classes, "
                             f"the model {k}")
+    counts = [n_per_class] * k if n is None else [n // k + (c < n % k) for c in range(k)]
+    if min(counts) < 2:  # a Frechet distance needs two samples of each class
+        raise BadInputError(f"conditional scores need at least 2 samples per class: --n {2 * k} or more "
+                            f"for {k} classes, got {n if n is not None else n_per_class * k}")
     reference = f"{data.spec} {data.meta.get('split', 'train')}"
     rows, accs, fds = [], [], []
     for c in range(k):
-        x = draw(model, n_per_class, seed=seed + c, label=c)
+        x = sampler(counts[c], seed=seed + c, label=c)
         acc = float((extractor.predict(x) == c).double().mean())
         real = data.x[data.y == c]
         fd = frechet_distance(extractor.embed(real), extractor.embed(x))
         accs.append(acc)
         fds.append(fd)
-        rows += [_row("class_accuracy", acc, n_per_class, c, extractor, seed, reference),
-                 _row("intra_fd", fd, n_per_class, c, extractor, seed, reference)]
-    rows += [_row("class_accuracy", sum(accs) / k, n_per_class * k, None, extractor, seed, reference),
-             _row("intra_fd", sum(fds) / k, n_per_class * k, None, extractor, seed, reference)]
+        rows += [_row("class_accuracy", acc, counts[c], c, extractor, seed, reference),
+                 _row("intra_fd", fd, counts[c], c, extractor, seed, reference)]
+    rows += [_row("class_accuracy", sum(accs) / k, sum(counts), None, extractor, seed, reference),
+             _row("intra_fd", sum(fds) / k, sum(counts), None, extractor, seed, reference)]
     return rows
 
 
@@ -65,7 +76,7 @@ def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, ex
 def registry_fn(metric: str):
     """A ``genlab.metrics.METRICS`` function: ``metric`` ("class_accuracy" or "intra_fd")
     averaged over the classes, the per-class values in the detail. The real images are the
-    evaluation's reference split; ``n`` samples are shared equally among the classes."""
+    evaluation's reference split; exactly ``n`` samples, shared as equally as the classes allow."""
 
     def fn(ctx):
         from genlab.data import load_data
@@ -75,9 +86,8 @@ def registry_fn(metric: str):
             train = ctx.cfg["train"]
             data = load_data(ctx.data_spec, image_size=train.get("image_size") or None,
                              root=train.get("root") or None, seed=0, split=ctx.split)
-            k = max(1, ctx.model.info.num_classes)
-            rows = conditional_scores(ctx.model, data, n_per_class=max(2, ctx.n_fake // k), seed=ctx.seed,
-                                      extractor=ctx.classifier)
+            rows = conditional_scores(ctx.model, data, n=ctx.n_fake, seed=ctx.seed, extractor=ctx.classifier,
+                                      sampler=ctx.draw)
             return rows, len(data.x)
 
         rows, n_real = ctx.memo("conditional", compute)

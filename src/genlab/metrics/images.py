@@ -70,6 +70,6 @@ def class_scores(pred: Tensor, num_classes: int) -> dict:
     covered = counts >= 0.1 * n / num_classes
     q = counts / max(n, 1.0)
     nz = q > 0
-    entropy = float(-(q[nz] * q[nz].log()).sum())
+    entropy = max(0.0, float(-(q[nz] * q[nz].log()).sum()))  # one class: -0.0, shown as "-0"
     return {"coverage": float(covered.double().mean()), "entropy": entropy / math.log(num_classes),
             "histogram": [int(c) for c in counts]}

@@ -52,6 +52,11 @@ class GenerativeModel(nn.Module):
     conditional: ClassVar[bool] = False  # sample() takes class labels
     # defaults by data kind ("vector", "image"), applied under the user's own settings
     presets: ClassVar[dict[str, dict]] = {}
+    # Models with a critic define ``critic(x, y=None)``: raw critic outputs (B / critic_pack, 1)
+    # on data-space samples, one per pack of ``critic_pack`` consecutive samples; refinement
+    # (genlab.refine: DOT, DRS) uses it. None: the model has no critic to refine with.
+    critic: ClassVar = None
+    critic_pack: int = 1
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()

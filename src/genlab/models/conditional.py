@@ -160,6 +160,8 @@ class CGAN(Conditional, GAN):
                 raise BadInputError("beta1, beta2 must be in [0, 1), or -1 for the game's default")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
+            if self.pack != 1:  # the projection critic reads one (x, y) pair
+                raise BadInputError("pack is for gan, lsgan and wgan-gp; cgan's critic judges one sample at a time")
 
     game: type[GAN] = GAN  # the unconditional model whose defaults this variant takes
 
@@ -197,8 +199,10 @@ class CGAN(Conditional, GAN):
     def generate(self, n: int, y: Tensor) -> Tensor:
         return self.output(self.G(self.randn(n, self.latent_dim), y))
 
-    def critic(self, x: Tensor, y: Tensor) -> Tensor:
+    def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """D(x, y) on data-space x: raw outputs (B, 1)."""
+        if y is None:
+            raise BadInputError("cgan's critic judges a sample with its class label: pass y")
         return self.D(self.to_net(x), y)
 
     def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:

@@ -3,6 +3,8 @@
 One generator/critic pair, two phases: ``d`` trains the discriminator (critic) on real vs.
 generated data, ``g`` trains the generator through the frozen critic. The variants differ only
 in their loss functions (and WGAN-GP in its penalty and schedule), each a small subclass.
+With ``pack`` m > 1 (PacGAN, Lin et al. 2018) the critic judges m samples at once, which
+penalises a generator whose samples look alike (mode collapse) at the cost of m× wider inputs.
 """
 
 from __future__ import annotations
@@ -25,11 +27,27 @@ def make_generator(info: DataInfo, latent: int, cfg) -> nn.Module:
     return MLP(latent, info.shape[0], hidden=cfg.hidden, depth=cfg.depth, act="relu", norm=cfg.g_norm)
 
 
-def make_critic(info: DataInfo, cfg, *, norm: str) -> nn.Module:
+def make_critic(info: DataInfo, cfg, *, norm: str, pack: int = 1) -> nn.Module:
+    """The critic; with ``pack`` m it reads m samples at once (m× the channels or inputs)."""
     if info.is_image:
         c, h, _ = info.shape
-        return ConvEncoder(c, h, 1, width=cfg.width, norm=norm)
-    return MLP(info.shape[0], 1, hidden=cfg.hidden, depth=cfg.depth, act="lrelu")
+        return ConvEncoder(c * pack, h, 1, width=cfg.width, norm=norm)
+    return MLP(info.shape[0] * pack, 1, hidden=cfg.hidden, depth=cfg.depth, act="lrelu")
+
+
+def pack_samples(x: Tensor, m: int) -> Tensor:
+    """PacGAN packing (Lin et al. 2018): m consecutive samples -> one critic input.
+    (B·m, D) -> (B, m·D); images (B·m, C, H, W) -> (B, m·C, H, W), concatenated along channels."""
+    if m == 1:
+        return x
+    if len(x) % m:
+        raise BadInputError(f"{len(x)} samples do not split into packs of {m}; use a batch size divisible by pack")
+    return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
+
+
+def unpack_samples(x: Tensor, m: int) -> Tensor:
+    """The inverse of :func:`pack_samples`: (B, m·D) -> (B·m, D)."""
+    return x if m == 1 else x.reshape(len(x) * m, x.shape[1] // m, *x.shape[2:])
 
 
 class GAN(GenerativeModel):
@@ -51,14 +69,22 @@ class GAN(GenerativeModel):
         # BatchNorm in G (DCGAN; PacGAN's 2-D generator): several times faster to sharp modes on grid25
         g_norm: str = choice("batch", ("batch", "none"))
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
+        pack: int = 1  # PacGAN: the critic judges packs of this many samples (1 = plain GAN)
 
         def validate(self) -> None:
+            if self.pack < 1:
+                raise BadInputError(f"pack must be a positive integer, got {self.pack}")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
             if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 1:
                 raise BadInputError("latent_dim must be >= 0 and width, hidden, depth, d_steps >= 1")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
+
+        def validate_batch(self, local_batch: int) -> None:
+            """Each process's batch must split into whole packs."""
+            if local_batch % self.pack:
+                raise BadInputError(f"batch size per device ({local_batch}) must be divisible by pack={self.pack}")
 
     phases = ("d", "g")
     parts = {"d": ("D",), "g": ("G",)}
@@ -71,7 +97,8 @@ class GAN(GenerativeModel):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
         self.G = make_generator(info, self.latent_dim, cfg)
-        self.D = make_critic(info, cfg, norm=self.critic_norm)
+        self.critic_pack = cfg.pack
+        self.D = make_critic(info, cfg, norm=self.critic_norm, pack=cfg.pack)
 
     def repeats(self) -> dict[str, int]:
         return {"d": self.cfg.d_steps, "g": 1}
@@ -95,9 +122,12 @@ class GAN(GenerativeModel):
     def generate(self, n: int) -> Tensor:
         return self.output(self.G(self.randn(n, self.latent_dim)))
 
+    def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """D on data-space samples: raw outputs (B / pack, 1), one per pack of consecutive samples."""
+        return self.D(pack_samples(self.to_net(x), self.critic_pack))
+
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real, fake = self.to_net(real), self.to_net(fake)
-        real_out, fake_out = self.D(real), self.D(fake)
+        real_out, fake_out = self.critic(real), self.critic(fake)
         loss = self.d_loss(real_out, fake_out)
         return loss, {"loss_d": loss.item(), **self.health(real_out, fake_out)}
 
@@ -110,7 +140,7 @@ class GAN(GenerativeModel):
         real = batch["x"]
         if phase == "d":
             return self.critic_loss(real, self.generate(len(real)).detach())
-        loss = self.g_loss(self.D(self.to_net(self.generate(len(real)))))
+        loss = self.g_loss(self.critic(self.generate(len(real))))
         return loss, {"loss_g": loss.item()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
@@ -169,10 +199,12 @@ class WGANGP(GAN):
         return losses.wgan_d_loss(real_out, fake_out)
 
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real, fake = self.to_net(real), self.to_net(fake)  # the penalty is on the critic's own input
+        # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
+        real = pack_samples(self.to_net(real), self.critic_pack)
+        fake = pack_samples(self.to_net(fake), self.critic_pack)
         real_out, fake_out = self.D(real), self.D(fake)
         w = self.d_loss(real_out, fake_out)
-        eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per sample
+        eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
         gp = losses.gradient_penalty(self.D, real, fake, eps, weight=self.cfg.gp_weight)
         loss = w + gp
         return loss, {"loss_d": loss.item(), "wasserstein": -w.item(), "gp": gp.item(),

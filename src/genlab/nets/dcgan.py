@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from genlab.errors import BadInputError
+
 
 def down_plan(size: int) -> tuple[int, int]:
     """How many stride-2 halvings take ``size`` to a small base: 64 -> (4, 4), 28 -> (2, 7), 8 -> (1, 4)."""
@@ -16,8 +18,10 @@ def down_plan(size: int) -> tuple[int, int]:
     while s % 2 == 0 and s > 7:
         s //= 2
         n += 1
-    if n == 0:
-        raise ValueError(f"image size {size} cannot be halved; use an even size >= 8")
+    if n == 0:  # a user's --image-size: odd, or below 8
+        near = "8" if size < 8 else f"{size - 1} or {size + 1}"
+        raise BadInputError(f"image size {size} does not fit the convolutional networks, which need an even "
+                            f"size of 8 or more (8, 10, ..., 28, 32, 64); use --image-size {near}")
     return n, s
 
 

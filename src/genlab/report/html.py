@@ -482,14 +482,15 @@ def run_section(run: Path, root: Path, *, interpolations: bool) -> tuple[str, di
     body.append(model_section(run, cfg, interpolations=interpolations))
     body.append(metric_files(run))
     train = cfg.get("train", {})
-    row = {"run": name, "model": cfg.get("model"), "data": train.get("data"),
+    data = cfg.get("data_as_typed") or train.get("data")  # as the user wrote it; train.data has absolute paths
+    row = {"run": name, "model": cfg.get("model"), "data": data,
            "steps": int(cols["step"][-1]) if cols.get("step") else train.get("steps")}
     for k in cols:
         if k.startswith(LOSS_KEYS) or k == "modes":
             last = [v for v in cols[k] if math.isfinite(v)]
             if last:
                 row[k] = last[-1]
-    title = f"{name} — {cfg.get('model')} on {train.get('data')}"
+    title = f"{name} — {cfg.get('model')} on {data}"
     return f'<section class="run" id="{esc(anchor)}"><h2>{esc(title)}</h2>' + "".join(body) + "</section>", row
 
 

@@ -63,7 +63,7 @@ class CsvLogger:
             from genlab.training.checkpoint import atomic_write
 
             fields = list(self.fields or [])
-            fields += [k for k in [*row, *self.extra] if k not in fields]
+            fields += [k for k in dict.fromkeys([*row, *self.extra]) if k not in fields]
             self.fields = fields
 
             def write(tmp):

@@ -158,6 +158,42 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
         raise BadRunError(f"{str(path)!r} is damaged or not a safetensors file ({type(e).__name__})") from None
 
 
+# what a run folder holds: RUN_FILES, plus the scores `genlab eval` keeps there (eval.json)
+OWN_FILES = (*RUN_FILES, "eval.json")
+
+
+def check_output_file(path: str | Path, *, overwrite: bool, flag: str = "--out") -> None:
+    """A file a command is about to write: never one of a run folder's own files (its config,
+    weights, metrics, samples, scores...); an existing file only with ``overwrite``."""
+    from genlab.errors import BadInputError
+
+    path = Path(path)
+    target = path.expanduser().resolve()
+    for folder in target.parents:
+        if target.relative_to(folder).parts[0] in OWN_FILES and (folder / CONFIG).is_file():
+            try:
+                read_config(folder)
+            except BadRunError:
+                continue  # a config.json of something else
+            raise BadInputError(f"{flag} {str(path)!r} is part of the run in {str(folder)!r}; "
+                                f"write it outside the run's own files")
+    if path.is_dir():
+        raise BadInputError(f"{flag} {str(path)!r} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise BadInputError(f"{flag} {str(path)!r} already exists; pass --overwrite to replace it or choose another name")
+
+
+def saved_step(run_dir: Path) -> int | None:
+    """The step of the run's top-level weights (read from the file's metadata only), or None."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(Path(run_dir) / WEIGHTS), framework="pt") as f:
+            return int((f.metadata() or {}).get("step", -1))
+    except Exception:  # missing or damaged: no step to report
+        return None
+
+
 class UnsafeFileError(BadRunError):
     """A state file that carries pickled objects: refused outright, never a fallback."""
 

@@ -39,9 +39,21 @@ class TrainingDiverged(GenlabError):
 
 
 class TrainingInterrupted(GenlabError):
-    """Ctrl-C or SIGTERM: a checkpoint was saved; the run can be resumed."""
+    """Ctrl-C or SIGTERM: a checkpoint was saved; the run can be resumed.
+    Exits with the shell's convention for a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, signum: int = signal.SIGINT, report: bool = True):
+        super().__init__(message)
+        # The other ranks of a data-parallel run exit 0 after the shared checkpoint: the launcher
+        # kills the whole group as soon as any worker ends non-zero, which would cut rank 0 short
+        self.exit_code = 128 + int(signum) if report else 0
+        self.report = report
+
+
+class PeerLost(GenlabError):
+    """Another process of a data-parallel run ended: this one stops instead of waiting forever."""
 
 
 def batch_seed(seed: int, k: int) -> int:
@@ -182,7 +194,29 @@ class Trainer:
         return b
 
     def fit(self) -> GenerativeModel:
-        self._setup()
+        # handlers first: a signal during start-up (process launch, data to device) must still
+        # end every rank through the agreed stop, not kill rank 0 and orphan the workers
+        old_handlers = self._install_signals()
+        grace = 30.0
+        try:
+            self._setup()
+            return self._fit()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, workers included
+            grace = 0.0
+            raise
+        except Exception as e:
+            fabric = getattr(self, "fabric", None)  # None: the start itself failed
+            if fabric is not None and fabric.world_size > 1 and _is_peer_failure(e):
+                raise PeerLost(
+                    f"another process of this {fabric.world_size}-process run stopped "
+                    f"({_first_sentence(e)}); the last checkpoint in {self.run_dir} is kept; "
+                    f"resume with --resume") from None
+            raise
+        finally:
+            self._restore_signals(old_handlers)
+            self._reap_workers(grace)
+
+    def _fit(self) -> GenerativeModel:
         model, cfg, fabric = self.model, self.cfg, self.fabric
         model.train()
         reps = model.repeats()
@@ -192,7 +226,6 @@ class Trainer:
         self.log = log = make_logger(cfg.logger, self.run_dir, self.start, extra) if fabric.is_global_zero else None
         self.bad_in_a_row = 0
         progress = _Progress(total, self.start, quiet=self.quiet or not fabric.is_global_zero)
-        old_handlers = self._install_signals()
         skipped, t0, logs, step = 0, time.perf_counter(), {}, self.start
         phase_params = {p: model.phase_parameters(p) for p in model.phases}
         try:
@@ -244,16 +277,18 @@ class Trainer:
                     self.write_samples(done)
                 if done % cfg.ckpt_every == 0 and done != total:
                     self.checkpoint(done)
-                if self.stop_signal is not None:
+                stop = self._agreed_stop()
+                if stop:
                     self.checkpoint(done)
                     raise TrainingInterrupted(
                         f"interrupted at step {done}/{total}; checkpoint saved in {self.run_dir}; "
-                        f"resume with: {self.command or 'genlab train ... --out ' + str(self.run_dir)} --resume")
+                        f"resume with: {self.command or 'genlab train ... --out ' + str(self.run_dir)} --resume",
+                        signum=stop, report=fabric.is_global_zero)
+            self._check_skipped(skipped, (total - self.start) * per_step)
             self.checkpoint(total)
             self.write_samples(total)
         finally:
             progress.close()
-            self._restore_signals(old_handlers)
             for a in self.attrs:  # hand back plain modules
                 setattr(model, a, self.originals[a])
             if log is not None:
@@ -261,12 +296,47 @@ class Trainer:
         model.eval()
         return model
 
+    def _agreed_stop(self) -> int:
+        """The signal to stop on, agreed by every rank: a signal may reach one process only
+        (``kill PID``), and a rank that stopped alone would leave the others in a collective."""
+        if self.fabric.world_size == 1:
+            return self.stop_signal or 0
+        import torch.distributed as dist
+
+        flag = torch.tensor([self.stop_signal or 0], dtype=torch.int64, device=self.fabric.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item())
+
+    def _check_skipped(self, skipped: int, updates: int) -> None:
+        """Skipped updates are reported; a run that skipped most of them did not train."""
+        if not skipped:
+            return
+        msg = f"nan_policy=skip skipped {skipped} of {updates} updates (non-finite loss or gradient)"
+        if skipped * 2 > updates:
+            kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "state.pt").is_file()
+                    else "no checkpoint was saved")
+            raise TrainingDiverged(f"{msg}: training diverged; {kept}; lower --lr")
+        if self.fabric.is_global_zero:
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+    def _reap_workers(self, grace: float) -> None:
+        """Rank 0 of a launched data-parallel run leaves no worker behind: each has finished
+        (or is finishing) by now; one still alive after a grace period is stuck and is killed."""
+        launcher = getattr(getattr(self, "fabric", None), "_strategy", None)
+        procs = getattr(getattr(launcher, "launcher", None), "procs", None) or []
+        for p in procs:
+            try:
+                p.wait(timeout=grace)
+            except Exception:  # still alive after the grace period: stuck in a collective
+                p.kill()
+                p.wait()
+
     def _diverged(self, step: int, phase: str, what: str, value: float) -> int:
         self.bad_in_a_row += 1
         if self.cfg.nan_policy == "skip" and self.bad_in_a_row < MAX_BAD_IN_A_ROW:
             return 1
         kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "state.pt").is_file()
-                else f"no checkpoint was saved yet (rerun into {self.run_dir} with --overwrite)")
+                else "no checkpoint was saved yet, so the run leaves nothing behind")
         if self.cfg.nan_policy == "skip":  # skipping cannot help when every batch is bad
             raise TrainingDiverged(
                 f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}, and the last {MAX_BAD_IN_A_ROW} "
@@ -277,13 +347,27 @@ class Trainer:
 
     # -- side outputs ---------------------------------------------------------------------
 
+    @contextmanager
+    def _plain_modules(self):
+        """Work done on one rank only (figures, live scores) runs the unwrapped modules: a DDP
+        wrapper's forward broadcasts BatchNorm buffers, a collective the other ranks never join."""
+        wrapped = {a: getattr(self.model, a) for a in self.attrs}
+        for a in self.attrs:
+            setattr(self.model, a, self.originals[a])
+        try:
+            yield
+        finally:
+            for a, m in wrapped.items():
+                setattr(self.model, a, m)
+
     @torch.no_grad()
     def _live_modes(self) -> int:
         from genlab.metrics.toy2d import count_modes
 
         state = torch.get_rng_state()
         torch.manual_seed(self.cfg.seed)
-        pts = self.model.sample(1000)
+        with self._plain_modules():
+            pts = self.model.sample(1000)
         torch.set_rng_state(state)
         return count_modes(pts.cpu(), self.data.modes, self.data.mode_std)
 
@@ -296,7 +380,8 @@ class Trainer:
         state = torch.get_rng_state()
         torch.manual_seed(self.cfg.seed)  # the same noise at every step: progress is comparable
         n = SAMPLE_N["image" if self.data.x.dim() == 4 else "vector"]
-        x, nrow = self.model.preview(n)
+        with self._plain_modules():
+            x, nrow = self.model.preview(n)
         x = x.cpu()
         torch.set_rng_state(state)
         real = real_subset(self.data.x) if x.dim() == 2 else None
@@ -364,6 +449,25 @@ def _inner_autograd_allowed():
         yield
     finally:
         wrappers._in_fabric_backward = old
+
+
+def _is_peer_failure(e: BaseException) -> bool:
+    """A collective failed because another process went away (gloo/NCCL report it as an error)."""
+    import torch.distributed as dist
+
+    if isinstance(e, getattr(dist, "DistError", ())):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(
+        w in text for w in ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl"))
+
+
+def _first_sentence(e: BaseException) -> str:
+    """'[gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:4. This...' -> 'Connection closed by peer'."""
+    import re
+
+    text = re.sub(r"\[[^\]]*\]:?\d*", "", str(e)).strip()
+    return (text.split(".")[0].strip() or type(e).__name__)[:100]
 
 
 def _main_thread() -> bool:

@@ -13,8 +13,10 @@ from conftest import ROOT
 
 EXPECTED = {
     "mode_collapse": lambda r: set(r) == {"ring8", "grid25"}
-    and set(r["grid25"]["models"]) == {"gan:minimax", "gan:nonsaturating", "lsgan", "wgan-gp", "vae"}
-    and {"modes", "hq", "reverse_kl"} <= set(r["ring8"]["models"]["vae"]),
+    and set(r["grid25"]["models"]) == {"gan:minimax", "gan", "lsgan", "wgan-gp", "wgan-gp+dot", "wgan-gp+drs", "vae"}
+    and {"modes", "hq", "reverse_kl"} <= set(r["ring8"]["models"]["vae"])
+    and r["grid25"]["models"]["wgan-gp+drs"]["acceptance"]["mean"] > 0
+    and r["grid25"]["models"]["wgan-gp"]["seeds"] == 1,
     "mnist5k_families": lambda r: set(r["models"]) == {"vae", "gan", "lsgan", "wgan-gp", "ae"}
     and "fd_mnist5k_cls" in r["models"]["gan"] and "nll" in r["models"]["vae"] and "psnr" in r["models"]["ae"],
     "iwae_gap": lambda r: set(r) == {"vae", "iwae-k5", "iwae-k50"}

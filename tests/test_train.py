@@ -62,8 +62,10 @@ def test_returned_model_matches_loaded(tmp_path):
 
 
 @pytest.mark.parametrize(("model", "data", "extra"), [
-    ("gan", "grid25", {}),
-    ("wgan-gp", "ring8", {"ema": True}),
+    # the 2-D presets decay the lr over the second half of --steps: a schedule tied to the total
+    # cannot match when the total changes, so this split (100, then 200) runs with a constant lr
+    ("gan", "grid25", {"lr_decay": 0.0}),
+    ("wgan-gp", "ring8", {"ema": True, "lr_decay": 0.0}),
     ("vae", "digits", {"width": 8}),
 ])
 def test_resume_is_bit_exact(tmp_path, model, data, extra):

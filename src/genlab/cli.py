@@ -38,6 +38,13 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"  # a user-facing notice, not a pointer into genlab's source
 
 
+# the refinement settings, shared by sample, eval and compare
+REFINE_STEPS = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]")
+REFINE_LR = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input units "
+                         "(vectors: the data's std) [0.01]")
+REFINE_K_SCALE = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's estimated "
+                              "Lipschitz constant; 1 = the paper's [0.25]")
+REFINE_PERCENTILE = typer.Option(None, "--refine-percentile", help="drs: γ at this percentile of F in each batch [95]")
 REFINE_HELP = ("critic-guided sampling: none | dot (Discriminator Optimal Transport) | drs (Discriminator "
                "Rejection Sampling); for models with a critic: gan, lsgan, wgan-gp, cgan")
 
@@ -109,13 +116,10 @@ def sample(
     class_: Optional[int] = typer.Option(None, "--class", help="class label (conditional models)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (never a run's own files)"),
     refine: str = typer.Option("none", "--refine", help=REFINE_HELP),
-    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
-    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
-                                              "units (vectors: the data's std) [0.01]"),
-    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
-                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
-    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
-                                                      help="drs: γ at this percentile of F in each batch [95]"),
+    refine_steps: Optional[int] = REFINE_STEPS,
+    refine_lr: Optional[float] = REFINE_LR,
+    refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Draw N samples from a trained run (no dataset needed)."""
     spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
@@ -232,13 +236,10 @@ def eval_(
     ema: bool = typer.Option(False, "--ema", help="score the EMA weights"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
     refine: str = typer.Option("none", "--refine", help=REFINE_HELP + "; scores kept in RUN/eval+METHOD.json"),
-    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
-    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
-                                              "units (vectors: the data's std) [0.01]"),
-    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
-                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
-    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
-                                                      help="drs: γ at this percentile of F in each batch [95]"),
+    refine_steps: Optional[int] = REFINE_STEPS,
+    refine_lr: Optional[float] = REFINE_LR,
+    refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
     from genlab.evaluation import evaluate, print_scores, save_eval, scores_json
@@ -270,13 +271,10 @@ def compare(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML preset of settings for every run"),
     refine: str = typer.Option("none", "--refine", help="comma-separated critic-guided samplings to score, each "
                                "a row (gan, gan+dot): none | dot | drs, e.g. none,dot"),
-    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="dot: gradient steps per sample [100]"),
-    refine_lr: Optional[float] = typer.Option(None, "--refine-lr", help="dot: step size in the critic's input "
-                                              "units (vectors: the data's std) [0.01]"),
-    refine_k_scale: Optional[float] = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's "
-                                                   "estimated Lipschitz constant; 1 = the paper's [0.25]"),
-    refine_percentile: Optional[float] = typer.Option(None, "--refine-percentile",
-                                                      help="drs: γ at this percentile of F in each batch [95]"),
+    refine_steps: Optional[int] = REFINE_STEPS,
+    refine_lr: Optional[float] = REFINE_LR,
+    refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Train MODELS x seeds on --data, score every run, write leaderboard.{md,csv,json} and figures."""
     from genlab.comparison import compare as run_compare

@@ -122,3 +122,16 @@ def test_eval_and_compare_help_do_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported by --help'\nprint('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.count("--metrics") == 2 and r.stdout.strip().endswith("ok"), r.stderr
+
+
+def test_printed_metric_names_are_accepted_back(tiny_vae_image_run):
+    """What eval prints (fd_digits_cls) is what --metrics accepts, with the same value."""
+    from genlab.errors import BadInputError
+    from genlab.evaluation import evaluate
+
+    plain = {s.metric: s.value for s in evaluate(tiny_vae_image_run, metrics="fd,psnr", n=50)}
+    assert "fd_digits_cls" in plain
+    named = {s.metric: s.value for s in evaluate(tiny_vae_image_run, metrics="fd_digits_cls,psnr", n=50)}
+    assert named == plain
+    with pytest.raises(BadInputError, match="--features mnist5k_cls but the metrics name digits_cls"):
+        evaluate(tiny_vae_image_run, metrics="fd_digits_cls", n=50, features="mnist5k_cls")

@@ -162,9 +162,26 @@ def parse_metrics(metrics: str | Iterable[str] | None) -> list[str] | None:
     names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     names = [m.strip() for m in names if m.strip()]
     for m in names:
-        if m not in METRICS:
+        if base_metric(m) not in METRICS:  # a printed name (fd_mnist5k_cls) is accepted as well
             raise unknown("metric", m, METRICS)
     return names or None
+
+
+def resolve_metric_names(names: list[str] | None, features: str) -> tuple[list[str] | None, str]:
+    """Printed names back to registry names: ``fd_mnist5k_cls`` asks for ``fd`` on the
+    ``mnist5k_cls`` features, so what ``eval`` prints is what ``--metrics`` accepts."""
+    if names is None:
+        return None, features
+    named = {n[len(base_metric(n)) + 1:] for n in names if base_metric(n) != n}
+    if len(named) > 1:
+        raise BadInputError(f"the metrics name different feature extractors ({', '.join(sorted(named))}); "
+                            f"score one extractor per call")
+    if named:
+        (extractor,) = named
+        if features not in ("auto", extractor):
+            raise BadInputError(f"--features {features} but the metrics name {extractor}; drop one of them")
+        features = extractor
+    return list(dict.fromkeys(base_metric(n) for n in names)), features
 
 
 def select(ctx: EvalContext, metrics: list[str] | None) -> list[str]:
@@ -220,7 +237,7 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
         raise unknown("feature extractor", features, ("auto", *EXTRACTORS))
     if weights is not None and features != "inception":
         raise BadInputError("--weights is for --features inception")
-    names = parse_metrics(metrics)
+    names, features = resolve_metric_names(parse_metrics(metrics), features)
     refine = as_refinement(refine)
     run_dir = Path(run_dir)
     model = load(run_dir, ema=ema)

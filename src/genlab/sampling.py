@@ -163,11 +163,7 @@ def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = Fa
     ext = out.suffix.lower()
     if ext == ".csv" and model.info.is_image:
         raise BadInputError("--out .csv is for vector data; use .png or .npy for images")
-    record = None
-    if refine is None:
-        x = draw(model, n, seed=seed, label=label)
-    else:
-        x, record = draw_refined(model, n, seed=seed, label=label, refine=refine)
+    x, record = draw_refined(model, n, seed=seed, label=label, refine=refine)  # plain draw() when None
     out.parent.mkdir(parents=True, exist_ok=True)
     if ext == ".png":
         cfg = model.run_config

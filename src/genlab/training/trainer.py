@@ -313,9 +313,7 @@ class Trainer:
             return
         msg = f"nan_policy=skip skipped {skipped} of {updates} updates (non-finite loss or gradient)"
         if skipped * 2 > updates:
-            kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "state.pt").is_file()
-                    else "no checkpoint was saved")
-            raise TrainingDiverged(f"{msg}: training diverged; {kept}; lower --lr")
+            raise TrainingDiverged(f"{msg}: training diverged; {self._kept()}; lower --lr")
         if self.fabric.is_global_zero:
             print(f"warning: {msg}", file=sys.stderr, flush=True)
 
@@ -331,12 +329,17 @@ class Trainer:
                 p.kill()
                 p.wait()
 
+    def _kept(self) -> str:
+        """What a diverged run leaves: its last good checkpoint, or nothing."""
+        if (self.run_dir / "state.pt").is_file():
+            return f"the last good checkpoint in {self.run_dir} is kept"
+        return "no checkpoint was saved yet, so the run leaves nothing behind"
+
     def _diverged(self, step: int, phase: str, what: str, value: float) -> int:
         self.bad_in_a_row += 1
         if self.cfg.nan_policy == "skip" and self.bad_in_a_row < MAX_BAD_IN_A_ROW:
             return 1
-        kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "state.pt").is_file()
-                else "no checkpoint was saved yet, so the run leaves nothing behind")
+        kept = self._kept()
         if self.cfg.nan_policy == "skip":  # skipping cannot help when every batch is bad
             raise TrainingDiverged(
                 f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}, and the last {MAX_BAD_IN_A_ROW} "

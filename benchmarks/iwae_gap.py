@@ -71,7 +71,7 @@ def main(argv=None) -> None:
         cfg = resolved_config(entry, data, 0, steps, args.batch_size, {})
         run = work / "runs" / label
         ensure_trained(entry, data, 0, cfg, run, {}, log)
-        model = genlab.load(run)
+        model = genlab.load(run).model
         torch.manual_seed(0)
         t0 = time.perf_counter()
         s = likelihood_scores(model, x_test, k=k_eval)

@@ -49,7 +49,7 @@ def main() -> None:
             wall = time.perf_counter() - t0
             row = {"model": args.model, "data": args.data, "settings": settings, "seed": seed, "wall_s": round(wall, 1)}
             for ema in ([False, True] if settings.get("ema") else [False]):
-                m = genlab.load(out, ema=ema)
+                m = genlab.load(out, ema=ema).model
                 for method in args.refine.split(","):
                     x, rec = draw_refined(m, args.n, seed=0, refine=None if method == "none" else method)
                     s = mode_scores(x, modes, std)

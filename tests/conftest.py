@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import expect_user_error, tiny_run, write_unpaired
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,22 +27,37 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def user_error(capsys):
+    """``user_error(*args, unchanged=FOLDER)``: runs genlab in-process, checks exit code 2, one
+    "error: " line, no warning and (with ``unchanged``) no file touched; returns the line."""
+    return functools.partial(expect_user_error, capsys)
+
+
 @pytest.fixture(scope="session")
 def tiny_gan_run(tmp_path_factory):
     """A 2-D GAN trained for 30 steps (shared by the read-only tests)."""
-    import genlab
-
-    out = tmp_path_factory.mktemp("runs") / "gan"
-    genlab.train("gan", "grid25", out=out, steps=30, batch_size=64, seed=0, quiet=True)
-    return out
+    return tiny_run(tmp_path_factory, "gan", "grid25", steps=30, batch_size=64)
 
 
 @pytest.fixture(scope="session")
 def tiny_vae_image_run(tmp_path_factory):
     """A conv VAE on 8x8 digits trained for 20 steps."""
-    import genlab
+    return tiny_run(tmp_path_factory, "vae", "digits", steps=20, batch_size=32,
+                    overrides={"width": 8, "latent_dim": 4})
 
-    out = tmp_path_factory.mktemp("runs") / "vae"
-    genlab.train("vae", "digits", out=out, steps=20, batch_size=32, seed=0, quiet=True,
-                 overrides={"width": 8, "latent_dim": 4})
-    return out
+
+@pytest.fixture(scope="session")
+def unpaired_domains(tmp_path_factory) -> tuple[Path, Path]:
+    """Folders A and B for ``unpaired:A,B``: 6 RGB images of 20x24 in A, 5 gray ones of 30x18 in B."""
+    top = tmp_path_factory.mktemp("domains")
+    write_unpaired(top / "a", top / "b")
+    return top / "a", top / "b"
+
+
+@pytest.fixture(scope="session")
+def tiny_cyclegan_run(unpaired_domains, tmp_path_factory):
+    """A 16-px CycleGAN (width 4, one block) trained for 2 steps on ``unpaired_domains``."""
+    a, b = unpaired_domains
+    return tiny_run(tmp_path_factory, "cyclegan", f"unpaired:{a},{b}", steps=2, batch_size=4, image_size=16,
+                    sample_every=0, overrides={"width": 4, "blocks": 1})

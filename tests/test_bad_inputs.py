@@ -7,7 +7,6 @@ modification time), with nothing new created. Runs in-process (``genlab.cli.main
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import shutil
@@ -18,31 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-import genlab
-from genlab.cli import main
+from helpers import png, run_main, tiny_run, write_files
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def png(size=(12, 10), mode="RGB", seed=0) -> bytes:
-    import io
-
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-    buf = io.BytesIO()
-    Image.fromarray((rng.random(shape) * 255).astype("uint8"), mode=None).convert(mode).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def folder(t: Path, files: dict[str, bytes]) -> Path:
-    d = t / "imgs"
-    d.mkdir()
-    for name, data in files.items():
-        (d / name).parent.mkdir(parents=True, exist_ok=True)
-        (d / name).write_bytes(data)
-    return d
+    return write_files(t / "imgs", files)
 
 
 def text_file(t: Path, name: str, text: str) -> Path:
@@ -74,17 +55,6 @@ class Payload:
 
 def payload_state(path: Path, marker: Path) -> None:
     torch.save({"step": 4, "optimizers": Payload(marker), "rng": {}}, path)
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = str(p.relative_to(root))
-        if p.is_dir():
-            out[rel] = ("dir",)
-        else:
-            out[rel] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-    return out
 
 
 def train(model: str, *args, out="new") -> list:
@@ -326,9 +296,8 @@ def _payload(t: Path, base: Path, *, top: bool) -> Path:
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
     """A tiny finished GAN run on ring8 (4 steps, checkpoints at 2 and 4)."""
-    out = tmp_path_factory.mktemp("base") / "run"
-    genlab.train("gan", "ring8", out=out, steps=4, batch_size=32, ckpt_every=2, overrides={"hidden": 16})
-    return out
+    return tiny_run(tmp_path_factory, "gan", "ring8", name="run", steps=4, batch_size=32, ckpt_every=2,
+                    overrides={"hidden": 16})
 
 
 def _expand(args, t: Path) -> list[str]:
@@ -340,23 +309,11 @@ def test_the_matrix_is_large():
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(name, tmp_path, base_run, capsys):
+def test_bad_input(name, tmp_path, base_run, user_error):
     user = tmp_path / "user"
     user.mkdir()
     args = _expand(CASES[name](user, base_run), user)
-    before = snapshot(user)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(SystemExit) as e:
-            main(args)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert e.value.code == 2, f"exit {e.value.code}; stderr: {err}"
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    shown = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
-    assert not shown, f"warnings before the error: {shown}"
-    assert snapshot(user) == before, "a user file was created, changed or removed"
+    user_error(*args, unchanged=user)  # exit 2, one "error:" line, no warning, no user file touched
     assert not (user / "PWNED").exists()
 
 
@@ -367,11 +324,9 @@ def test_the_payload_is_live(tmp_path):
     assert (tmp_path / "marker").exists()
 
 
-def test_unknown_metric_is_one_line(tmp_path, base_run, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["eval", str(base_run), "--metrics", "no-such-metric"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and "no-such-metric" in err[0]
+def test_unknown_metric_is_one_line(tmp_path, base_run, user_error):
+    err = user_error("eval", base_run, "--metrics", "no-such-metric", unchanged=base_run)
+    assert "no-such-metric" in err
 
 
 def test_partly_bad_folder_trains_with_one_warning(tmp_path, capsys):
@@ -381,10 +336,9 @@ def test_partly_bad_folder_trains_with_one_warning(tmp_path, capsys):
                           "e.png": png((20, 20), "LA", seed=4), "f.png": b""})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(SystemExit) as e:
-            main(["train", "gan", "--data", f"folder:{d}", "--image-size", "8", "--steps", "2", "--batch-size", "4",
-                  "--set", "width=8", "--out", str(tmp_path / "run"), "-q"])
-    assert e.value.code == 0
+        code = run_main("train", "gan", "--data", f"folder:{d}", "--image-size", "8", "--steps", "2", "--batch-size", "4",
+                        "--set", "width=8", "--out", tmp_path / "run", "-q")
+    assert code == 0
     msgs = [str(w.message) for w in caught if "skipped" in str(w.message)]
     assert len(msgs) == 1 and "skipped 3 of 8 files" in msgs[0]
     info = json.loads((tmp_path / "run" / "config.json").read_text())["data_info"]

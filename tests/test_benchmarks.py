@@ -21,6 +21,9 @@ EXPECTED = {
     and "fd_mnist5k_cls" in r["models"]["gan"] and "nll" in r["models"]["vae"] and "psnr" in r["models"]["ae"],
     "iwae_gap": lambda r: set(r) == {"vae", "iwae-k5", "iwae-k50"}
     and all(v["nll"] <= v["neg_elbo"] for v in r.values()),
+    "lessons": lambda r: set(r) == {"minimax", "lsgan_grad", "wgan_stability", "vae_vs_gan", "reparam", "conditional"}
+    and r["reparam"]["holds"] is True and r["lsgan_grad"]["holds"] is True
+    and r["minimax"]["minimax"]["grad_norm_g_first_half"] > 0,
     "trainer_overhead": lambda r: set(r) == {"gan2d_grid25", "dcgan32_shapes"}
     and all(v["ratio"] > 0 and v["genlab_samples_per_s"] > 0 for v in r.values()),
 }

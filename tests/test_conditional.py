@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab.cli import main
 from genlab.config import resolve
 from genlab.data import load_data
 from genlab.errors import BadInputError
@@ -15,6 +14,7 @@ from genlab.models import MODELS, DataInfo
 from genlab.models.conditional import class_grid, class_major_labels
 from genlab.training.trainer import set_trainable
 
+from helpers import run_main, tiny_run
 
 IMAGE = DataInfo("image", (1, 8, 8), num_classes=10)
 VECTOR = DataInfo("vector", (2,), num_classes=3)
@@ -139,16 +139,14 @@ def test_class_grid_puts_one_class_per_row():
 
 @pytest.fixture(scope="module")
 def digits_cvae(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "cvae"
-    genlab.train("cvae", "digits", out=out, steps=300, batch_size=64, seed=0, sample_every=0,
-                 overrides={"width": 16, "latent_dim": 8})
-    return out
+    return tiny_run(tmp_path_factory, "cvae", "digits", steps=300, batch_size=64, sample_every=0,
+                    overrides={"width": 16, "latent_dim": 8})
 
 
 def test_cvae_samples_are_classified_as_the_class_asked(digits_cvae):
     from genlab.metrics.conditional import conditional_scores
 
-    rows = conditional_scores(genlab.load(digits_cvae), load_data("digits"), n_per_class=50)
+    rows = conditional_scores(genlab.load(digits_cvae).model, load_data("digits"), n_per_class=50)
     mean = [r for r in rows if r["metric"] == "class_accuracy" and r["class"] is None][0]
     assert mean["value"] > 0.5, mean  # chance is 0.1
     assert mean["extractor"] == "digits_cls" and mean["n"] == 500 and mean["seed"] == 0
@@ -190,15 +188,7 @@ def test_cgan_samples_are_classified_as_the_class_asked(tmp_path, loss):
     assert mean["value"] > 0.5, mean
 
 
-def run_main(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
-def test_sample_cli_draws_a_class_and_a_row_per_class(digits_cvae, tmp_path, capsys):
+def test_sample_cli_draws_a_class_and_a_row_per_class(digits_cvae, tmp_path, user_error):
     import numpy as np
 
     from genlab.metrics.features import load_classifier
@@ -210,7 +200,5 @@ def test_sample_cli_draws_a_class_and_a_row_per_class(digits_cvae, tmp_path, cap
     assert run_main("sample", digits_cvae, "--n", "30", "--out", tmp_path / "grid.png") == 0
     w, h = Image.open(tmp_path / "grid.png").size
     assert (w, h) == (2 + 3 * 10, 2 + 10 * 10)  # 3 columns, 10 rows of 8 px + 2 px padding
-    capsys.readouterr()
-    assert run_main("sample", digits_cvae, "--class", "10", "--out", tmp_path / "x.png") == 2
-    err = capsys.readouterr().err.strip()
-    assert "0..9" in err and len(err.splitlines()) == 1
+    err = user_error("sample", digits_cvae, "--class", "10", "--out", tmp_path / "x.png", unchanged=tmp_path)
+    assert "0..9" in err

@@ -66,6 +66,18 @@ def test_lsgan_terms_follow_the_paper():
     assert model.d_loss(out, out).item() == pytest.approx((0.5 * (out - 1) ** 2 + 0.5 * out**2).mean().item())
 
 
+def test_other_games_come_from_the_registry():
+    out = torch.tensor([0.2, -1.7])
+    hinge = build(loss="hinge")
+    assert hinge.g_adv(out).item() == pytest.approx(0.75)  # -mean(f): no paper factor outside lsgan
+    assert hinge.d_loss(out, out).item() == pytest.approx((0.8 + 2.7) / 2 + (1.2 + 0) / 2)
+    wgan = build(loss="wgan-gp")
+    a, b = pair()
+    wgan.loss("g", {"x": a, "x_b": b})
+    loss, logs = wgan.loss("d", {"x": a, "x_b": b})  # both critics pay the gradient penalty
+    assert logs["gp"] > 0 and loss.item() == pytest.approx(logs["loss_d_a"] + logs["loss_d_b"], rel=1e-5)
+
+
 def test_image_pool_mixes_old_and_new_once_full():
     pool = ImagePool(4, (1, 1, 1))
     first = torch.arange(4.0).view(4, 1, 1, 1)
@@ -143,7 +155,7 @@ def test_resume_is_bit_exact_with_the_pool(tmp_path):
     genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=6, **opts)
     genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=12, resume=True, **opts)
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
-    model = genlab.load(tmp_path / "split")
+    model = genlab.load(tmp_path / "split").model
     assert int(model.pool_a.count) == 6 and int(model.examples_n) == 4
 
 

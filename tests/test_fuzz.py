@@ -14,7 +14,6 @@ import dataclasses
 import io
 import os
 import string
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from genlab.config import TrainConfig, load_yaml, resolve, split_overrides
 from genlab.data.points import read_points
 from genlab.errors import BadInputError, GenlabError
 from genlab.models import MODELS
+
+from helpers import scratch_file
 
 COUNTS: Counter = Counter()
 # GENLAB_FUZZ_EXAMPLES=5000 for a longer hunt; 300 keeps the suite fast
@@ -100,7 +101,7 @@ yaml_docs = st.one_of(
 @given(model=st.sampled_from(sorted(MODELS)), doc=yaml_docs)
 def test_yaml_config_files_give_a_config_or_a_genlab_error(model, doc, tmp_path_factory):
     COUNTS["yaml"] += 1
-    path = Path(tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp())) / "c.yaml"
+    path = scratch_file(tmp_path_factory, "c.yaml")
     path.write_text(doc, encoding="utf-8", errors="surrogatepass") if _encodable(doc) else path.write_bytes(b"\xff")
     try:
         values = load_yaml(path)
@@ -155,7 +156,7 @@ rect = st.tuples(st.integers(1, 4), st.integers(0, 8)).flatmap(
 @FUZZ
 @given(table=st.one_of(rows, rect), header=st.booleans(), sep=st.sampled_from(["\n", "\r\n"]))
 def test_csv_tables_load_or_raise_bad_input(table, header, sep, tmp_path_factory):
-    path = Path(tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp())) / "p.csv"
+    path = scratch_file(tmp_path_factory, "p.csv")
     lines = ([",".join("col" + str(i) for i in range(len(table[0])))] if header and table else [])
     lines += [",".join(r) for r in table]
     path.write_text(sep.join(lines), encoding="utf-8")
@@ -181,7 +182,7 @@ def _num(c: str) -> bool:
 @given(data=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda s: s.encode("utf-8", "surrogatepass"))),
        suffix=st.sampled_from([".csv", ".npy"]))
 def test_random_bytes_load_or_raise_bad_input(data, suffix, tmp_path_factory):
-    path = Path(tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp())) / f"p{suffix}"
+    path = scratch_file(tmp_path_factory, f"p{suffix}")
     path.write_bytes(data)
     _check_points(path, f"bytes{suffix}")
 
@@ -199,7 +200,7 @@ arrays = st.one_of(
 @given(array=arrays, cut=st.one_of(st.none(), st.none(), st.integers(0, 200)),
        flip=st.one_of(st.none(), st.none(), st.integers(0, 200)))
 def test_random_npy_arrays_load_or_raise_bad_input(array, cut, flip, tmp_path_factory):
-    path = Path(tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp())) / "p.npy"
+    path = scratch_file(tmp_path_factory, "p.npy")
     buf = io.BytesIO()
     np.save(buf, array)
     data = bytearray(buf.getvalue())

@@ -87,7 +87,7 @@ def test_image_strip_for_every_family(image_runs, model, tmp_path, capsys):
     tile = 8 * math.ceil(48 / 8) + 2 * math.ceil(48 / 8)  # 8x8 digits enlarged, padding included
     assert img.size == (5 * tile + 2 * math.ceil(48 / 8), 2 * tile + 2 * math.ceil(48 / 8))  # 5 frames x 2 pairs
     # neighbouring frames differ, and the row starts at seed 1 and ends at seed 2
-    m = genlab.load(image_runs[model])
+    m = genlab.load(image_runs[model]).model
     from genlab.interpolate import decode
 
     row = decode(m, code_path([1, 2], m.latent_dim, 5)[0])
@@ -108,7 +108,7 @@ def test_two_dimensional_latent_gives_the_manifold(image_runs, tmp_path):
     assert call("interpolate", image_runs["vae2"], "--out", out, "--steps", "7") == 0
     tile = 8 * 6 + 2 * 6
     assert Image.open(out).size == (7 * tile + 12, 7 * tile + 12)
-    m = genlab.load(image_runs["vae2"])
+    m = genlab.load(image_runs["vae2"]).model
     grid = manifold(m, 7)
     assert grid.shape == (49, 1, 8, 8)
     # --no-grid gives the strip instead

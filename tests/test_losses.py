@@ -57,6 +57,13 @@ def test_wgan_signs():
     assert losses.wgan_g_loss(torch.tensor([3.0])).item() == -3.0  # G wants the critic high
 
 
+def test_hinge_margins():
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-3.0, 0.0])
+    # mean(relu(1 - r)) = mean(0, 0.5, 2) = 5/6; mean(relu(1 + f)) = mean(0, 1) = 1/2
+    assert losses.hinge_d_loss(real, fake).item() == pytest.approx(5 / 6 + 1 / 2)
+    assert losses.hinge_d_loss(torch.ones(3), -torch.ones(3)).item() == 0.0  # both at the margin
+
+
 def _linear_critic(w: torch.Tensor) -> nn.Module:
     lin = nn.Linear(len(w), 1, bias=True)
     with torch.no_grad():
@@ -129,6 +136,8 @@ def test_reconstruction_losses():
 
 
 def test_adversarial_registry_pairs_have_the_same_signatures():
-    for name, (d, g) in losses.ADVERSARIAL.items():
+    from genlab.games import GAMES
+
+    for name, (d, g) in ((n, (e.d_loss, e.g_loss)) for n, e in GAMES.items()):
         r, f = torch.randn(4), torch.randn(4)
         assert torch.isfinite(d(r, f)) and torch.isfinite(g(f)), name

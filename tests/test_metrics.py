@@ -162,6 +162,51 @@ def test_registry_entries_are_complete():
         assert spec.help and callable(spec.fn), name
 
 
+def test_metrics_import_neither_sampling_nor_data():
+    """Layering: metrics receive samples and reference data; they never draw or load them."""
+    import ast
+    from pathlib import Path
+
+    import genlab.metrics
+
+    banned = ("genlab.sampling", "genlab.data", "genlab.evaluation", "genlab.api")
+    for path in Path(genlab.metrics.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == b or n.startswith(b + ".") for n in names for b in banned), (path.name, names)
+
+
+def test_one_psnr_and_ssim_for_reconstructions_and_translations():
+    from genlab.metrics import translation
+    from genlab.metrics.images import psnr, ssim, ssim_window
+
+    assert ssim_window(28) == (11, 1.5) and ssim_window(64) == (11, 1.5)  # the standard Gaussian window
+    assert ssim_window(8) == (7, pytest.approx(1.5 * 7 / 11))  # 8x8 digits: the same shape, smaller
+    assert translation.psnr is psnr and translation.ssim is ssim
+    g = torch.Generator().manual_seed(0)
+    for side in (8, 16):
+        x = torch.rand(6, 1, side, side, generator=g) * 2 - 1
+        noisy = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+        rec = recon_scores(x, noisy)
+        assert rec["ssim"] == ssim(noisy, x) and rec["psnr"] == psnr(noisy, x)
+        assert (rec["ssim_kernel"], rec["ssim_sigma"]) == ssim_window(side)
+        assert 0 < rec["ssim"] < 1
+
+
+def test_samples_already_drawn_score_through_the_registry():
+    """The trainer's live mode count and evaluation share the registry's mode function."""
+    from genlab.data.toy2d import RING_STD, ring_centres
+    from genlab.metrics import SampleSet, compute
+
+    modes = torch.tensor(ring_centres(), dtype=torch.float32)
+    pts = modes[[0, 2, 4]].repeat_interleave(50, dim=0)
+    res = compute(["modes", "hq", "reverse_kl"], SampleSet(pts, modes=modes, mode_std=RING_STD))
+    direct = mode_scores(pts, modes, RING_STD)
+    assert {k: r.value for k, r in res.items()} == direct and res["modes"].value == 3
+    assert res["modes"].n_fake == 150 and res["modes"].detail["modes_total"] == 8
+
+
 def test_inception_from_a_local_torchvision_file_gives_2048_features(tmp_path):
     from torchvision.models import inception_v3
 

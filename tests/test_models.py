@@ -87,6 +87,40 @@ def test_sampling_is_reproducible_and_random(name, info):
         assert not torch.equal(a, c)
 
 
+@pytest.mark.parametrize(("name", "info"), CASES, ids=IDS)
+def test_latent_decodes_the_codes_sample_draws(name, info):
+    """``latent()`` maps standard Gaussian codes to the samples ``sample()`` makes from them;
+    models whose samples need more than a code (a class, an input image) have none."""
+    model = build(name, info)
+    latent = model.latent()
+    if model.conditional or info.kind == "unpaired":
+        assert latent is None
+        return
+    torch.manual_seed(3)
+    want = model.sample(5)
+    torch.manual_seed(3)
+    z = torch.randn(5, latent.dim)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(latent.decode(z), want, atol=1e-6)
+
+
+def test_data_net_reads_the_data_shape():
+    from genlab.nets import MLP, ConvDecoder, ConvEncoder, data_net
+
+    class Sizes:
+        width, hidden, depth = 4, 8, 2
+
+    assert isinstance(data_net((1, 8, 8), 3, Sizes), ConvEncoder)
+    assert isinstance(data_net((1, 8, 8), 3, Sizes, to_data=True), ConvDecoder)
+    assert data_net((1, 8, 8), 3, Sizes)(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+    assert data_net((1, 8, 8), 3, Sizes, to_data=True)(torch.zeros(2, 3)).shape == (2, 1, 8, 8)
+    net = data_net((5,), 3, Sizes, to_data=True, mlp_norm="batch")
+    assert isinstance(net, MLP) and net(torch.zeros(2, 3)).shape == (2, 5)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
+    assert data_net((5,), 3, Sizes)(torch.zeros(2, 5)).shape == (2, 3)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_optimizers_cover_each_phase(name):
     cls = MODELS[name]

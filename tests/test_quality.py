@@ -24,7 +24,7 @@ def test_default_gan_with_dot_covers_the_grid_sharply(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "gan", "--data", "grid25", "--out", str(tmp_path / "g"), "--quiet"])
     assert e.value.code == 0
-    model = genlab.load(tmp_path / "g")
+    model = genlab.load(tmp_path / "g").model
     d = load_data("grid25")
     plain = mode_scores(draw(model, 2500, seed=0), d.modes, d.mode_std)
     refined = mode_scores(draw(model, 2500, seed=0, refine="dot"), d.modes, d.mode_std)

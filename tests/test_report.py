@@ -17,6 +17,7 @@ from PIL import Image
 
 import genlab
 from genlab.cli import main
+from genlab.comparison import summarise, write_leaderboard
 
 
 def call(*args) -> int:
@@ -40,9 +41,13 @@ def compare_dir(tmp_path_factory) -> Path:
     (root / "gan_seed0" / "eval.json").write_text(json.dumps(
         {"settings": {"n": 2500, "seed": 0}, "scores": [score, {**score, "metric": "reverse_kl", "value": None,
                                                                 "nonfinite": "inf"}]}))
-    (root / "leaderboard.md").write_text("# Leaderboard: ring8\n\n| model | modes ↑ | hq ↑ |\n|---|---|---|\n"
-                                         "| gan | **7.0 ± 0.3** | 0.912 |\n| vae | 8.0 ± 0 | 0.55 |\n")
-    (root / "leaderboard.json").write_text(json.dumps({"data": "ring8", "rows": {"gan": {"metrics": {}}}}))
+    board = {"data": "ring8", "seeds": 2, "steps": 40, "n": None, "columns": ["modes", "hq"],
+             "better": {"modes": "higher", "hq": "higher"}, "scores": {},
+             "rows": {"gan": {"model": "gan", "overrides": {}, "steps": 40, "refine": None,
+                              "metrics": {"modes": summarise([6.7, 7.3]), "hq": summarise([0.9, 0.924])}},
+                      "vae": {"model": "vae", "overrides": {}, "steps": 40, "refine": None,
+                              "metrics": {"modes": summarise([6.0, 6.0]), "hq": summarise([0.5, 0.6])}}}}
+    write_leaderboard(board, root)  # leaderboard.md, .csv and .json as `genlab compare` writes them
     shutil.copyfile(root / "gan_seed0" / "samples" / "step_0000040.png", root / "samples.png")
     (root / "notes.md").write_text("# Study notes\n\nSee the `gan` run.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
                                    "![first grid](gan_seed0/samples/step_0000010.png)\n[a link](https://example.com)\n")
@@ -80,16 +85,17 @@ def test_report_shows_config_provenance_curves_samples_and_scores(report, compar
     for text in ("gan_seed0 — gan on ring8", "vae_seed0 — vae on digits", "Training settings", "Provenance",
                  "Losses", "Training health", "Samples during training", "Samples and their density",
                  "Latent interpolation", "decoded latent manifold", "modes covered", "Scores: eval.json",
-                 "Leaderboard: ring8", "<b>7.0 ± 0.3</b>", "ring8:modes", ">inf<", "Study notes", "<code>gan</code>",
-                 "a link", "torch", "2500", "Figures", "samples.png"):
+                 "Leaderboard: ring8", "<b>7 ± 0.3</b>", "<th>modes ↑</th>", "2 seed(s) per model", "ring8:modes",
+                 ">inf<", "torch", "2500", "(n=2,500)", "Figures", "samples.png"):
         assert text in page, text
-    assert "example.com" not in page  # the link's text stays, the address goes
+    # tables come from the JSON the commands wrote; Markdown (genlab's or anyone's) is not parsed back
+    assert "Study notes" not in page and "example.com" not in page
     gan_cfg = json.loads((compare_dir / "gan_seed0" / "config.json").read_text())
     assert gan_cfg["torch_version"] in page and gan_cfg["genlab_version"] in page
     # one embedded grid per samples/*.png: gan wrote 4 (steps 10..40), vae 2 (steps 3, 6)
     assert page.count("<figcaption>step ") == 6
-    assert page.index("leaderboard.md") < page.index("notes.md")  # the leaderboard leads the summary
-    assert page.count("leaderboard.json") == 0  # its table is the .md one, not shown twice
+    assert page.index("Leaderboard: ring8") < page.index("Figures")  # the leaderboard leads the summary
+    assert page.count("leaderboard.json") == 0 and page.count("leaderboard.md") == 0  # one table, no file names
 
 
 def test_leaderboard_json_alone_is_a_table(tmp_path):
@@ -98,6 +104,38 @@ def test_leaderboard_json_alone_is_a_table(tmp_path):
     assert call("report", tmp_path, "--out", out) == 0
     page = out.read_text()
     assert "<th>fd</th>" in page and '<td class="num">2.5</td>' in page and "0 runs" in page
+
+
+def test_a_mode_count_is_the_same_number_wherever_it_is_shown(report, compare_dir):
+    """The report's mode table, its runs table and score_run (the demo's path) agree, with n."""
+    from genlab.evaluation import MODE_SCORES, format_modes, score_run
+
+    scores = {s.metric: s for s in score_run(compare_dir / "gan_seed0", MODE_SCORES)}
+    shown = format_modes(scores["modes"])
+    assert shown.endswith("/8 (n=2,500)")
+    assert report.read_text().count(f"<td>{shown}</td>") == 2  # the run's mode table and the runs table
+
+
+def test_demo_summary_is_json_and_markdown_and_the_report_reads_the_json(tmp_path):
+    from genlab.demo import markdown, summary_doc
+
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(tmp_path / "grid25_gan.png")
+    rows = [{"model": "gan", "data": "grid25", "steps": 4, "seconds": 0.5, "figure": "grid25_gan.png",
+             "modes": "21/25 (n=2,500)", "hq": "93.0%", "reverse_kl": "0.1", "scores": []},
+            {"model": "vae", "data": "mnist5k", "steps": 4, "seconds": 1.0, "figure": "mnist5k_vae.png"}]
+    doc = summary_doc(rows, quick=True)
+    text = markdown(doc)
+    assert text.startswith("# genlab demo\n") and "| gan | 4 | 0.5 | 21/25 (n=2,500) | 93.0% | 0.1 |" in text
+    assert "| vae | 4 | 1.0 |" in text and "![gan](grid25_gan.png)" in text
+    (tmp_path / "summary.json").write_text(json.dumps(doc))
+    (tmp_path / "summary.md").write_text(text.replace("21/25", "99/25"))  # never read back
+    out = tmp_path / "r.html"
+    assert call("report", tmp_path, "--out", out) == 0
+    page = out.read_text()
+    for shown in ("genlab demo", "2-D mode collapse", "MNIST digits", "<td>21/25 (n=2,500)</td>", "<th>hq</th>",
+                  "<figcaption>gan</figcaption>"):
+        assert shown in page, shown
+    assert "99/25" not in page and "<h3>Figures</h3>" not in page  # the figure is the table's, shown once
 
 
 def test_report_of_a_single_run(compare_dir, tmp_path):

@@ -42,7 +42,7 @@ def test_run_folder_layout(tiny_gan_run):
 
 
 def test_save_load_gives_identical_samples(tiny_gan_run):
-    a, b = genlab.load(tiny_gan_run), genlab.load(tiny_gan_run)
+    a, b = genlab.load(tiny_gan_run).model, genlab.load(tiny_gan_run).model
     torch.manual_seed(7)
     xa = a.sample(100)
     torch.manual_seed(7)
@@ -53,7 +53,7 @@ def test_save_load_gives_identical_samples(tiny_gan_run):
 
 def test_returned_model_matches_loaded(tmp_path):
     m = genlab.train("vae", "digits", out=tmp_path / "r", steps=5, batch_size=16, overrides={"width": 8})
-    loaded = genlab.load(tmp_path / "r")
+    loaded = genlab.load(tmp_path / "r").model
     torch.manual_seed(1)
     x1 = m.sample(8)
     torch.manual_seed(1)
@@ -125,7 +125,7 @@ def test_ema_weights_are_saved_and_loadable(tmp_path):
     genlab.train("gan", "ring8", out=tmp_path / "r", steps=20, ema=True, ema_decay=0.9, batch_size=32)
     w = weights(tmp_path / "r")
     assert any(k.startswith("ema.") for k in w)
-    plain, ema = genlab.load(tmp_path / "r"), genlab.load(tmp_path / "r", ema=True)
+    plain, ema = genlab.load(tmp_path / "r", ema=False).model, genlab.load(tmp_path / "r", ema=True).model
     assert not torch.equal(plain.G.net[0].weight, ema.G.net[0].weight)
 
 

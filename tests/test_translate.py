@@ -2,58 +2,36 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import genlab
-from genlab.cli import main
 from genlab.data import load_data
 from genlab.data.translation import summer, thick_inverted, winter
 from genlab.errors import BadInputError
 from genlab.metrics.translation import psnr, ssim, translation_scores
 
 from conftest import run_cli
+from helpers import run_main, write_images
 
-
-def write_images(folder, n, size, mode, ext=".png", offset=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(offset)
-    for i in range(n):
-        shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode=mode).save(folder / f"img{i}{ext}")
-
-
-@pytest.fixture(scope="module")
-def domains(tmp_path_factory):
-    top = tmp_path_factory.mktemp("domains")
-    write_images(top / "a", 6, (20, 24), "RGB")
-    write_images(top / "b", 5, (30, 18), "L", offset=1)
-    return top
-
-
-@pytest.fixture(scope="module")
-def tiny_run(domains, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "cyclegan"
-    genlab.train("cyclegan", f"unpaired:{domains / 'a'},{domains / 'b'}", out=out, steps=2, batch_size=4,
-                 image_size=16, sample_every=0, overrides={"width": 4, "blocks": 1})
-    return out
+# the domains and the tiny CycleGAN trained on them are conftest's `unpaired_domains` and `tiny_cyclegan_run`
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def test_unpaired_folders_give_two_domains_of_one_shape(domains):
-    data = load_data(f"unpaired:{domains / 'a'},{domains / 'b'}", image_size=16)
+def test_unpaired_folders_give_two_domains_of_one_shape(unpaired_domains):
+    a, b = unpaired_domains
+    data = load_data(f"unpaired:{a},{b}", image_size=16)
     assert data.kind == "unpaired" and data.y is None
     assert data.x.shape == (6, 3, 16, 16) and data.x_b.shape == (5, 3, 16, 16)  # gray B -> RGB
     assert torch.equal(data.x_b[:, 0], data.x_b[:, 2])
-    assert load_data(f"unpaired:{domains / 'a'},{domains / 'a'}").x.shape == (6, 3, 64, 64)  # 64 by default
+    assert load_data(f"unpaired:{a},{a}").x.shape == (6, 3, 64, 64)  # 64 by default
     with pytest.raises(BadInputError, match="DIR_A,DIR_B"):
-        load_data(f"unpaired:{domains / 'a'}")
+        load_data(f"unpaired:{a}")
     with pytest.raises(BadInputError, match="does not exist"):
-        load_data(f"unpaired:{domains / 'a'},{domains / 'nope'}")
+        load_data(f"unpaired:{a},{a.parent / 'nope'}")
 
 
 @pytest.mark.parametrize("name", ["mnist-style", "seasons"])
@@ -87,59 +65,47 @@ def test_seasons_style_transform_is_a_texture_not_only_colour():
 # ----------------------------------------------------------------------------- the command
 
 
-def run_main(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
-def test_translate_keeps_names_and_count_and_never_overwrites(tiny_run, tmp_path, capsys):
+def test_translate_keeps_names_and_count_and_never_overwrites(tiny_cyclegan_run, tmp_path, user_error):
     src = tmp_path / "in"
     write_images(src, 3, (40, 32), "RGB")
     write_images(src / "sub", 2, (16, 16), "L", ext=".jpg")
     (src / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    r = run_cli("translate", tiny_run, src, "--direction", "b2a", "--out", out)
+    r = run_cli("translate", tiny_cyclegan_run, src, "--direction", "b2a", "--out", out)
     assert r.returncode == 0, r.stderr
     got = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert got == ["img0.png", "img1.png", "img2.png", "sub/img0.jpg", "sub/img1.jpg"]
     assert Image.open(out / "img0.png").size == (16, 16)
     before = (out / "img0.png").read_bytes()
-    capsys.readouterr()
-    assert run_main("translate", tiny_run, src, "--out", out) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "already exists (5 of 5 outputs)" in err
+    err = user_error("translate", tiny_cyclegan_run, src, "--out", out, unchanged=out)
+    assert "already exists (5 of 5 outputs)" in err
     assert (out / "img0.png").read_bytes() == before
     # one file in, one file out
-    assert run_main("translate", tiny_run, src / "img1.png", "--out", tmp_path / "one") == 0
+    assert run_main("translate", tiny_cyclegan_run, src / "img1.png", "--out", tmp_path / "one") == 0
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["img1.png"]
 
 
-def test_translate_refuses_bad_input(tiny_run, tiny_vae_image_run, tmp_path, capsys):
+def test_translate_refuses_bad_input(tiny_cyclegan_run, tiny_vae_image_run, tmp_path, user_error):
     write_images(tmp_path / "in", 1, (16, 16), "RGB")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     (tmp_path / "empty").mkdir()
     cases = [
-        ((tiny_run, tmp_path / "in", "--direction", "sideways"), "--direction must be one of a2b, b2a"),
-        ((tiny_run, tmp_path / "missing", ), "does not exist"),
-        ((tiny_run, tmp_path / "empty"), "no image files"),
-        ((tiny_run, tmp_path / "broken.png"), "cannot read image"),
+        ((tiny_cyclegan_run, tmp_path / "in", "--direction", "sideways"), "--direction must be one of a2b, b2a"),
+        ((tiny_cyclegan_run, tmp_path / "missing", ), "does not exist"),
+        ((tiny_cyclegan_run, tmp_path / "empty"), "no image files"),
+        ((tiny_cyclegan_run, tmp_path / "broken.png"), "cannot read image"),
         ((tiny_vae_image_run, tmp_path / "in"), "needs a translation model"),
     ]
     for args, message in cases:
-        capsys.readouterr()
-        assert run_main("translate", *args, "--out", tmp_path / "o") == 2, args
-        err = capsys.readouterr().err.strip()
-        assert message in err and len(err.splitlines()) == 1, err
+        err = user_error("translate", *args, "--out", tmp_path / "o", unchanged=tmp_path)
+        assert message in err, err
 
 
 # ----------------------------------------------------------------------------- scores
 
 
-def test_translation_scores_carry_provenance_and_the_identity_baseline(tiny_run):
-    model = genlab.load(tiny_run)
+def test_translation_scores_carry_provenance_and_the_identity_baseline(tiny_cyclegan_run):
+    model = genlab.load(tiny_cyclegan_run).model
     data = load_data("mnist-style", image_size=16)
     data.meta["test_a"], data.meta["test_b"] = data.meta["test_a"].expand(-1, 3, -1, -1), \
         data.meta["test_b"].expand(-1, 3, -1, -1)  # the tiny run is RGB
@@ -158,10 +124,10 @@ def test_translation_scores_carry_provenance_and_the_identity_baseline(tiny_run)
     assert psnr(a, b) == pytest.approx((10 * torch.log10(4 / mse)).mean().item(), rel=1e-5)
 
 
-def test_translation_metrics_in_the_registry(tiny_run):
+def test_translation_metrics_in_the_registry(tiny_cyclegan_run):
     from genlab.evaluation import evaluate
 
-    (score,) = evaluate(tiny_run, metrics="cycle_l1_b2a", n=4)
+    (score,) = evaluate(tiny_cyclegan_run, metrics="cycle_l1_b2a", n=4)
     assert score.metric == "cycle_l1_b2a" and 0 < score.value < 2 and score.n_fake == 4
     with pytest.raises(BadInputError, match="known targets"):
-        evaluate(tiny_run, metrics="psnr_a2b", n=4)
+        evaluate(tiny_cyclegan_run, metrics="psnr_a2b", n=4)

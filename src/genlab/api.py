@@ -1,7 +1,8 @@
-"""The Python API: ``train`` a model into a run folder, ``load`` it back without the dataset."""
+"""The Python API: ``train`` a model into a run folder, ``load`` it back as a ``Run`` without the dataset."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -16,13 +17,14 @@ import torch
 from genlab import __version__
 from genlab.config import TrainConfig, load_yaml, resolve, split_overrides
 from genlab.errors import BadInputError, BadRunError, unknown
+from genlab.lock import run_lock
 from genlab.models import MODELS, DataInfo, GenerativeModel
-from genlab.training.checkpoint import (CKPT_DIR, CONFIG, WEIGHTS, load_latest, load_weights, read_config,
-                                       saved_step, write_config)
+from genlab.training.checkpoint import (CKPT_DIR, CONFIG, WEIGHTS, candidates, load_latest, load_weights,
+                                       read_config, saved_step, write_config)
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUMABLE = ("steps", "accelerator", "devices", "precision", "sample_every", "log_every", "ckpt_every",
-             "keep_last", "nan_policy", "max_grad_norm", "logger", "root", "download")
+             "keep_last", "nan_policy", "max_grad_norm", "logger", "root", "download", "cache_dir")
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -33,9 +35,10 @@ def model_class(name: str) -> type[GenerativeModel]:
 
 def data_info(data) -> DataInfo:
     scale = 1.0
-    if data.x.dim() == 2:  # vectors: remember the data's spread so networks work at unit scale
+    if len(data.sample_shape) == 1:  # vectors: remember the data's spread so networks work at unit scale
         scale = round(float(data.x.std()), 4) or 1.0
-    return DataInfo(kind=data.kind, shape=tuple(data.x.shape[1:]), num_classes=data.num_classes, scale=scale)
+    # sample_shape, not x.shape: images stay uint8 until a batch needs them
+    return DataInfo(kind=data.kind, shape=data.sample_shape, num_classes=data.num_classes, scale=scale)
 
 
 def build_model(name: str, model_args: dict, info: DataInfo) -> GenerativeModel:
@@ -117,9 +120,6 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     are any other TrainConfig fields (``devices=2``, ``ema=True``…). ``resume=True`` continues the
     run in ``out`` (possibly to a larger ``steps``) and gives the same weights as an uninterrupted run.
     """
-    from genlab.data import load_data
-    from genlab.training.trainer import Trainer
-
     cls = model_class(model)
     values: dict[str, Any] = {}
     if config is not None:
@@ -128,6 +128,18 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     values.update({k: v for k, v in options.items() if v is not None})
     values.update(split_overrides(overrides) if isinstance(overrides, list) else (overrides or {}))
     out = Path(out)
+    # one process per run folder: a second `genlab train` on the same --out stops here, naming the first
+    with contextlib.nullcontext() if _is_child_process() else run_lock(out):
+        return _train_holding(cls, model, data, values, out, resume=resume, overwrite=overwrite, quiet=quiet,
+                              command=command)
+
+
+def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resume: bool, overwrite: bool,
+                   quiet: bool, command: str) -> GenerativeModel:
+    """``train`` once this process holds the run folder ``out``."""
+    from genlab.data import load_data
+    from genlab.training.trainer import Trainer
+
     prepare_out(out, resume=resume, overwrite=overwrite)
     resume_state, weights, step = None, None, 0
     if resume:
@@ -139,14 +151,14 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     else:
         cfg = resolve_config(model, data, values, kind="")  # every setting checked before the data loads
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
-                            download=cfg.download, seed=cfg.seed)
+                            download=cfg.download, seed=cfg.seed, cache_dir=cfg.cache_dir or None)
     if not resume:
         cfg = resolve_config(model, data, values, kind=data_bundle.kind)
     check_settings(cls, cfg, data_bundle.kind)
-    for part in (data_bundle.x, data_bundle.x_b):  # checked before the run folder is written
-        if part is not None and len(part) < cfg.batch_size:
-            raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({len(part)} items); "
-                                f"use --batch-size {len(part)} or less")
+    for n in data_bundle.sizes.values():  # checked before the run folder is written
+        if n < cfg.batch_size:
+            raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({n} items); "
+                                f"use --batch-size {n} or less")
     info = data_info(data_bundle)
     torch.manual_seed(cfg.seed)
     net = build_model(cfg.model, cfg.model_args, info)
@@ -174,7 +186,7 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
         if not child and not resume:
             _end_start(out, failed=failed, made=made, old=old)
         elif not child and failed and saved_step(out) in (step, None):  # nothing new was saved
-            from genlab.training.checkpoint import atomic_write_text
+            from genlab.io import atomic_write_text
 
             atomic_write_text(out / CONFIG, saved_text)
 
@@ -200,7 +212,7 @@ def data_kind(cfg: TrainConfig) -> str:
     from genlab.data import load_data
 
     return load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None, download=cfg.download,
-                     seed=cfg.seed).kind
+                     seed=cfg.seed, cache_dir=cfg.cache_dir or None).kind
 
 
 def _with_model_and_data(settings: dict, model: str, data: str) -> dict:
@@ -215,8 +227,9 @@ def _with_model_and_data(settings: dict, model: str, data: str) -> dict:
         if key in values and not same(values[key]):
             raise BadInputError(f"the settings give {key} {values[key]!r} but the command line {given!r}; "
                                 f"remove {key!r} from the config file (or --set)")
-    if isinstance(values.get("root"), str) and values["root"]:
-        values["root"] = str(Path(values["root"]).expanduser().resolve())
+    for key in ("root", "cache_dir"):
+        if isinstance(values.get(key), str) and values[key]:
+            values[key] = str(Path(values[key]).expanduser().resolve())
     return {**values, "model": model, "data": spec}
 
 
@@ -243,9 +256,14 @@ def _runs_on_cpu(accelerator: str) -> bool:
 
 
 def _apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
-    """Defaults a family uses on one kind of data (``cls.presets[kind]``), below anything the
-    user set: e.g. the 2-D settings of a paper's toy experiments rather than its image ones."""
-    preset = getattr(cls, "presets", {}).get(kind, {})
+    """Defaults a family uses on one kind of data (``cls.presets[kind]``) and on one dataset
+    (``cls.presets[name]``, over the kind's), below anything the user set: e.g. the 2-D settings
+    of a paper's toy experiments rather than its image ones, or a recipe tuned on mnist5k."""
+    from genlab.data import parse_spec
+
+    presets = getattr(cls, "presets", {})
+    name = parse_spec(str(values.get("data", "")))[0] if values.get("data") else ""
+    preset = {**presets.get(kind, {}), **(presets.get(name, {}) if kind else {})}
     given = set(values) | set(values.get("model_args") or {})
     extra = {k: v for k, v in preset.items() if k not in given}
     return resolve(cls, {**values, **extra}) if extra else None
@@ -285,8 +303,48 @@ def run_record(cfg: TrainConfig, info: DataInfo, data, *, data_as_typed: str | N
     }
 
 
-def load(run_dir: str | Path, *, ema: bool = False, device: str = "cpu") -> GenerativeModel:
-    """Rebuild a trained model from its run folder (no dataset needed); ``ema=True`` uses EMA weights."""
+@dataclasses.dataclass
+class Run:
+    """A trained run loaded back (``genlab.load``): what every command that reads a run works on."""
+
+    path: Path
+    config: dict  # config.json: the model, its settings, the data's description
+    model: GenerativeModel  # in eval mode, on the device asked for
+    ema: bool  # the generator holds the EMA weights (not the last training weights)
+
+    @property
+    def name(self) -> str:
+        """The model's registry name: "gan", "vae"..."""
+        return self.config["model"]
+
+    @property
+    def data(self) -> str:
+        """The data spec as the user typed it (for titles)."""
+        return self.config.get("data_as_typed") or self.config["train"]["data"]
+
+    @property
+    def modes(self) -> torch.Tensor | None:
+        """The data's known mode centres (ring8, grid25), or None."""
+        modes = self.config.get("modes")
+        return torch.tensor(modes, dtype=torch.float32) if modes else None
+
+
+def has_ema(run_dir: str | Path) -> bool:
+    """Whether the run's newest weights include an EMA copy (read from the file's index only)."""
+    from safetensors import safe_open
+
+    for folder in candidates(Path(run_dir)):
+        try:
+            with safe_open(str(folder / WEIGHTS), framework="pt") as f:
+                return any(k.startswith("ema.") for k in f.keys())
+        except Exception:  # missing or damaged: the next checkpoint, as load() does
+            continue
+    return False
+
+
+def load(run_dir: str | Path, *, ema: bool | None = None, device: str = "cpu") -> Run:
+    """Rebuild a trained run from its folder (no dataset needed). ``ema``: None uses the EMA
+    weights when the run has them, True requires them, False uses the last training weights."""
     run_dir = Path(run_dir)
     saved = read_config(run_dir)
     info = DataInfo.from_dict(saved["data_info"])
@@ -300,10 +358,14 @@ def load(run_dir: str | Path, *, ema: bool = False, device: str = "cpu") -> Gene
         net.load_state_dict(plain)
     except RuntimeError:
         raise BadRunError(f"weights in {str(run_dir)!r} do not match its config.json (damaged or edited run)") from None
-    if ema:
-        ema_w = {k[4:]: v for k, v in weights.items() if k.startswith("ema.")}
-        if not ema_w or net.ema_part is None:
-            raise BadInputError(f"run {str(run_dir)!r} has no EMA weights; train with --ema")
-        getattr(net, net.ema_part).load_state_dict(ema_w)
-    net.run_config = saved
-    return net.to(device).eval()
+    ema_w = {k[4:]: v for k, v in weights.items() if k.startswith("ema.")} if net.ema_part else {}
+    if ema and not ema_w:
+        raise BadInputError(f"run {str(run_dir)!r} has no EMA weights; train with --ema (or drop --ema)")
+    use_ema = bool(ema_w) and ema is not False
+    if use_ema:
+        try:
+            getattr(net, net.ema_part).load_state_dict(ema_w)
+        except RuntimeError:
+            raise BadRunError(f"EMA weights in {str(run_dir)!r} do not match its config.json "
+                              f"(damaged or edited run)") from None
+    return Run(path=run_dir, config=saved, model=net.to(device).eval(), ema=use_ema)

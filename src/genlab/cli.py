@@ -49,6 +49,11 @@ REFINE_HELP = ("critic-guided sampling: none | dot (Discriminator Optimal Transp
                "Rejection Sampling); for models with a critic: gan, lsgan, wgan-gp, cgan")
 
 
+# which weights a command that reads a run uses: sample, eval, interpolate, translate, report
+EMA = typer.Option(None, "--ema/--no-ema", help="use the EMA weights (--ema: an error if the run has none) "
+                   "or the last training weights (--no-ema) [EMA when the run has them]")
+
+
 def _refinements(methods: list[str], steps: Optional[int], lr: Optional[float], k_scale: Optional[float],
                  percentile: Optional[float]):
     """--refine and its settings -> one Refinement (or None) per method; a setting that no listed
@@ -83,6 +88,9 @@ def train(
     image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size [native]"),
     root: Optional[str] = typer.Option(None, "--root", help="folder of torchvision datasets"),
     download: bool = typer.Option(False, "--download", help="allow torchvision to download the dataset"),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir",
+                                            help="where image folders are cached once decoded "
+                                                 "[$GENLAB_CACHE or ~/.cache/genlab/cache]"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
     set_: list[str] = typer.Option([], "--set", help="override a setting: key=value (repeatable)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
@@ -100,8 +108,8 @@ def train(
 
     run_train(model, data, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed, config=config,
               overrides=list(set_), resume=resume, overwrite=overwrite, quiet=quiet, command=_command_line(),
-              image_size=image_size, root=root, download=download or None, accelerator=accelerator,
-              devices=devices, precision=precision, ema=ema, logger=logger)
+              image_size=image_size, root=root, download=download or None, cache_dir=cache_dir,
+              accelerator=accelerator, devices=devices, precision=precision, ema=ema, logger=logger)
     if os.environ.get("LOCAL_RANK", "0") == "0":  # a data-parallel worker re-runs this command
         typer.echo(f"run written to {out}")
 
@@ -112,7 +120,7 @@ def sample(
     n: int = typer.Option(64, "--n", help="number of samples"),
     out: Path = typer.Option(..., "--out", help="FILE.png (grid or scatter), .npy or .csv (vectors)"),
     seed: int = typer.Option(0, "--seed", help="random seed"),
-    ema: bool = typer.Option(False, "--ema", help="use the EMA weights"),
+    ema: Optional[bool] = EMA,
     class_: Optional[int] = typer.Option(None, "--class", help="class label (conditional models)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (never a run's own files)"),
     refine: str = typer.Option("none", "--refine", help=REFINE_HELP),
@@ -180,11 +188,12 @@ def translate(
     direction: str = typer.Option("a2b", "--direction", help="a2b (domain A to B) or b2a"),
     out: Path = typer.Option(..., "--out", help="folder for the results: same names and formats, at the "
                                                 "model's image size; existing files are never replaced"),
+    ema: Optional[bool] = EMA,
 ):
     """Translate images with a trained CycleGAN run, keeping their file names."""
     from genlab.translate import translate_path
 
-    written = translate_path(run, source, out=out, direction=direction)
+    written = translate_path(run, source, out=out, direction=direction, ema=ema)
     typer.echo(f"wrote {len(written)} images to {out}")
 
 
@@ -194,11 +203,12 @@ def report(
     out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out even if it is not a genlab report"),
     no_interpolation: bool = typer.Option(False, "--no-interpolation", help="skip the latent interpolation figures"),
+    ema: Optional[bool] = EMA,
 ):
     """Write one self-contained HTML page: config, losses, health, samples, scores, interpolations."""
     from genlab.report.html import write_report
 
-    written = write_report(path, out, overwrite=overwrite, interpolations=not no_interpolation)
+    written = write_report(path, out, overwrite=overwrite, interpolations=not no_interpolation, ema=ema)
     typer.echo(f"report written to {written}")
 
 
@@ -211,7 +221,7 @@ def interpolate(
     method: str = typer.Option("slerp", "--method", help="slerp (spherical, for Gaussian codes) or lerp"),
     grid: Optional[bool] = typer.Option(None, "--grid/--no-grid",
                                         help="decoded manifold of a 2-D latent [on when latent_dim=2 on images]"),
-    ema: bool = typer.Option(False, "--ema", help="use the EMA weights"),
+    ema: Optional[bool] = EMA,
 ):
     """Interpolate between the latent codes of seeds and decode the path (images: strip or GIF; 2-D: the path)."""
     from genlab.interpolate import check_args, interpolate as run_interpolate, parse_seeds
@@ -233,7 +243,7 @@ def eval_(
     features: str = typer.Option("auto", "--features", help="auto (shipped classifier) | digits_cls | "
                                  "mnist5k_cls | shapes_cls | inception"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="local Inception-v3 weights for --features inception"),
-    ema: bool = typer.Option(False, "--ema", help="score the EMA weights"),
+    ema: Optional[bool] = EMA,
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
     refine: str = typer.Option("none", "--refine", help=REFINE_HELP + "; scores kept in RUN/eval+METHOD.json"),
     refine_steps: Optional[int] = REFINE_STEPS,
@@ -243,14 +253,13 @@ def eval_(
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
     from genlab.evaluation import evaluate, print_scores, save_eval, scores_json
-    from genlab.training.checkpoint import atomic_write_text
+    from genlab.io import atomic_write_text
 
     spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
     scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
                       refine=spec)
     print_scores(scores)
-    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
-              refine=spec)
+    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, refine=spec)
     if json_out is not None:
         atomic_write_text(json_out, scores_json(scores))
         typer.echo(f"scores written to {json_out}")

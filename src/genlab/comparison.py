@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genlab.errors import BadInputError, BadRunError
-from genlab.training.checkpoint import atomic_write, atomic_write_text
+from genlab.io import atomic_write, atomic_write_text
 
 RUNS = "runs"
 
@@ -121,8 +121,9 @@ def run_state(run: Path, cfg) -> tuple[str, int]:
 
         from genlab.api import model_class
 
-        defaults = dataclasses.asdict(model_class(cfg.model).Config())
-        saved["model_args"] = {**defaults, **(saved.get("model_args") or {})}
+        # through the Config, so older spellings (cgan's loss "bce", lr 0 = the game's) compare equal
+        config = model_class(cfg.model).Config
+        saved["model_args"] = dataclasses.asdict(config(**(saved.get("model_args") or {})))
     for key in ("model", "data", "seed", "batch_size", "lr", "image_size", "model_args"):
         if saved.get(key) != getattr(cfg, key):
             raise BadInputError(f"{str(run)!r} holds a run with another {key} ({saved.get(key)!r}, not "
@@ -156,10 +157,12 @@ def ensure_trained(entry: Entry, data: str, seed: int, cfg, run: Path, common: d
 
 
 def _scores(run: Path, settings: dict) -> list:
-    """The run's scores, from its eval.json when it was scored with the same settings at the same step."""
+    """The run's scores, from its eval.json when it was scored with the same settings at the same step
+    and the same weights (the EMA ones when the run has them, as ``genlab eval`` scores by default)."""
+    from genlab.api import has_ema
     from genlab.evaluation import evaluate, read_run_scores, run_step, write_run_scores
 
-    settings = {**settings, "step": run_step(run)}
+    settings = {**settings, "step": run_step(run), **({"ema": True} if has_ema(run) else {})}
     scores = read_run_scores(run, settings)
     if scores is None:
         scores = evaluate(run, **{k: v for k, v in settings.items() if k != "step"})
@@ -342,7 +345,6 @@ def sample_panels(runs: list[tuple], path: Path, *, n_points: int = 2500, n_imag
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
     from torchvision.utils import make_grid
 
     from genlab.api import load
@@ -353,8 +355,8 @@ def sample_panels(runs: list[tuple], path: Path, *, n_points: int = 2500, n_imag
     real = None
     for ax, (label, run, *refine) in zip(axes[0], runs):
         refine = refine[0] if refine else None
-        model = load(run)
-        cfg = model.run_config
+        loaded = load(run)
+        model = loaded.model
         if model.info.is_image:
             x = draw(model, n_images, seed=0, refine=refine)
             grid = make_grid(((x.float() + 1) / 2).clamp(0, 1), nrow=8, padding=1)
@@ -365,9 +367,8 @@ def sample_panels(runs: list[tuple], path: Path, *, n_points: int = 2500, n_imag
         if real is None:
             from genlab.data import load_data
 
-            real = real_subset(load_data(cfg["train"]["data"], split="test").x)
-        modes = torch.tensor(cfg["modes"]) if cfg.get("modes") else None
-        scatter_figure(draw(model, n_points, seed=0, refine=refine), real=real, modes=modes, title=label, ax=ax)
+            real = real_subset(load_data(loaded.config["train"]["data"], split="test").x)
+        scatter_figure(draw(model, n_points, seed=0, refine=refine), real=real, modes=loaded.modes, title=label, ax=ax)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

@@ -40,11 +40,12 @@ class TrainConfig:
     image_size: int = 0  # 0 = the dataset's native size
     root: str = ""  # where torchvision datasets live
     download: bool = False  # allow torchvision downloads into root
+    cache_dir: str = ""  # where image folders are cached once decoded ("" = $GENLAB_CACHE or ~/.cache/genlab/cache)
     accelerator: str = choice("auto", ACCELERATORS)  # passed to Lightning Fabric
     devices: int = 1  # >1 runs DDP (one process per device)
     precision: str = choice("32-true", PRECISIONS)  # Fabric precision
     ema: bool = False  # keep an exponential moving average of the generator
-    ema_decay: float = 0.999  # EMA decay per step
+    ema_decay: float = 0.999  # EMA decay per step, warmed up: min(decay, (1 + n) / (10 + n)) after n steps
     sample_every: int = 500  # write a sample grid / scatter every N steps (0 = only at the end)
     log_every: int = 10  # append a metrics.csv row every N steps
     ckpt_every: int = 1000  # checkpoint every N steps (and always at the end)

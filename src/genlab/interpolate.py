@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
 
 from genlab.errors import BadInputError
+from genlab.models.base import Latent
 
 METHODS = ("slerp", "lerp")
 FORMATS = (".png", ".gif")
@@ -76,26 +75,16 @@ def code_path(seeds: list[int], dim: int, steps: int, method: str = "slerp") -> 
 # ----------------------------------------------------------------------------- the model's latent
 
 
-@dataclass
-class Latent:
-    dim: int
-    decode: Callable[[Tensor], Tensor]  # standard Gaussian codes (N, dim) -> data (N, ...)
-
-
-def latent_of(model) -> Latent:
-    """How to decode a standard Gaussian code with ``model`` (AE, VAE, GAN, LSGAN, WGAN-GP)."""
-    from genlab.models.autoencoder import VAE, Autoencoder
-
-    name = getattr(model, "run_config", {}).get("model", type(model).__name__)
+def latent_of(model, *, name: str | None = None) -> Latent:
+    """How to decode a standard Gaussian code with ``model`` (its ``latent()`` hook: AE, VAE, GAN,
+    LSGAN, WGAN-GP); ``name``, the model's registry name, is for the refusals."""
+    lat = model.latent()
+    if lat is not None:
+        return lat
+    name = name or type(model).__name__
     if getattr(model, "conditional", False):
         raise BadInputError(f"interpolate does not support the conditional model {name!r} yet; "
                             "use ae, vae, gan, lsgan or wgan-gp")
-    if isinstance(model, VAE):  # the prior N(0, I)
-        return Latent(model.latent_dim, model.decode)
-    if isinstance(model, Autoencoder):  # no prior: the Gaussian fitted to the training codes
-        return Latent(model.latent_dim, lambda eps: model.decode(model.code_mean + model.code_std * eps))
-    if hasattr(model, "G") and hasattr(model, "latent_dim"):  # GAN family: G's noise
-        return Latent(model.latent_dim, lambda z: model.output(model.G(z)))
     raise BadInputError(f"model {name!r} has no Gaussian latent space to interpolate; "
                         "use a run of ae, vae, gan, lsgan or wgan-gp")
 
@@ -144,8 +133,9 @@ def _fig_to_pil(fig):
     return Image.open(buf).convert("RGB")
 
 
-def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None = None):
-    """Vectors: the decoded path (first two coordinates) over a cloud of the model's samples."""
+def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None = None, modes: Tensor | None = None):
+    """Vectors: the decoded path (first two coordinates) over a cloud of the model's samples
+    and the data's mode centres (``modes``) when known."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,9 +147,8 @@ def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None 
     pts = torch.cat([decode(model, p) for p in paths]).numpy()  # (T, D)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(cloud[:, 0], cloud[:, 1], s=3, c="0.8", label="samples", rasterized=True)
-    modes = (getattr(model, "run_config", {}) or {}).get("modes")
-    if modes:
-        m = torch.tensor(modes).numpy()
+    if modes is not None:
+        m = modes.numpy()
         ax.scatter(m[:, 0], m[:, 1], marker="+", s=60, c="tab:red", label="modes")
     shown = pts if upto is None else pts[: upto + 1]
     ax.plot(shown[:, 0], shown[:, 1], "-", c="0.3", lw=1)
@@ -191,8 +180,10 @@ def is_image(model) -> bool:
     return model.info.is_image
 
 
-def render(model, *, seeds: list[int], steps: int, method: str = "slerp", grid: bool | None = None):
-    """The still figure as a PIL image: a strip per pair of seeds, a manifold, or a 2-D path."""
+def render(model, *, seeds: list[int], steps: int, method: str = "slerp", grid: bool | None = None,
+           modes: Tensor | None = None):
+    """The still figure as a PIL image: a strip per pair of seeds, a manifold, or a 2-D path
+    (over the data's mode centres ``modes`` when known)."""
     lat = latent_of(model)
     if grid is None:
         grid = lat.dim == 2 and is_image(model)
@@ -204,10 +195,10 @@ def render(model, *, seeds: list[int], steps: int, method: str = "slerp", grid: 
     paths = code_path(seeds, lat.dim, steps, method)
     if is_image(model):
         return _image_grid(torch.cat([decode(model, p) for p in paths]), nrow=steps)
-    return _fig_to_pil(_path_figure(model, paths, seeds))
+    return _fig_to_pil(_path_figure(model, paths, seeds, modes=modes))
 
 
-def render_frames(model, *, seeds: list[int], steps: int, method: str = "slerp") -> list:
+def render_frames(model, *, seeds: list[int], steps: int, method: str = "slerp", modes: Tensor | None = None) -> list:
     """Animation frames (PIL images): the decoded image, or the point moving along its path."""
     from PIL import Image
 
@@ -223,7 +214,7 @@ def render_frames(model, *, seeds: list[int], steps: int, method: str = "slerp")
             out.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
         return out
     n = sum(len(p) for p in paths)
-    return [_fig_to_pil(_path_figure(model, paths, seeds, upto=i)) for i in range(n)]
+    return [_fig_to_pil(_path_figure(model, paths, seeds, upto=i, modes=modes)) for i in range(n)]
 
 
 # ----------------------------------------------------------------------------- the command
@@ -251,13 +242,14 @@ def check_args(out: Path, steps: int) -> None:
 
 
 def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: list[int] | None = None,
-                method: str = "slerp", grid: bool | None = None, ema: bool = False) -> list[int]:
+                method: str = "slerp", grid: bool | None = None, ema: bool | None = None) -> list[int]:
     """Write the interpolation of run ``run`` to ``out`` (.png or .gif); returns the seeds used
-    (none for the decoded manifold of ``grid``, which is drawn from quantiles, not seeds)."""
+    (none for the decoded manifold of ``grid``, which is drawn from quantiles, not seeds).
+    ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them)."""
     import random
 
     from genlab.api import load
-    from genlab.training.checkpoint import atomic_write
+    from genlab.io import atomic_write
 
     out = Path(out)
     check_args(out, steps)
@@ -265,19 +257,20 @@ def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: lis
         raise BadInputError(f"--method {method!r} is not known; valid: {', '.join(METHODS)}")
     if grid and seeds is not None:
         raise BadInputError("--grid draws the decoded manifold, which uses no seeds; drop --seeds or --grid")
-    model = load(run, ema=ema)
-    lat = latent_of(model)  # refuse models without a Gaussian latent before any work
+    loaded = load(run, ema=ema)
+    model = loaded.model
+    lat = latent_of(model, name=loaded.name)  # refuse models without a Gaussian latent before any work
     if out.suffix.lower() == ".png":
         if grid is None:  # the manifold for a 2-D code on images, unless seeds were asked for
             grid = seeds is None and lat.dim == 2 and is_image(model)
         seeds = [] if grid else seeds or random.SystemRandom().sample(range(10_000), 2)
-        img = render(model, seeds=seeds, steps=steps, method=method, grid=grid)
+        img = render(model, seeds=seeds, steps=steps, method=method, grid=grid, modes=loaded.modes)
         atomic_write(out, lambda tmp: img.save(tmp, format="PNG"))
     else:
         if grid:
             raise BadInputError("--grid draws a still manifold; write it to a .png")
         seeds = seeds or random.SystemRandom().sample(range(10_000), 2)
-        frames = render_frames(model, seeds=seeds, steps=steps, method=method)
+        frames = render_frames(model, seeds=seeds, steps=steps, method=method, modes=loaded.modes)
         frames = frames + frames[-2:0:-1]  # there and back: the loop has no jump
         atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                                                      duration=80, loop=0))

@@ -1,9 +1,9 @@
 """Loss functions: pure functions of network outputs, nothing else.
 
-Adversarial losses come in ``(d_loss(real_out, fake_out), g_loss(fake_out))`` pairs with
-identical signatures, registered in :data:`ADVERSARIAL`. ``*_out`` are raw critic outputs
-(logits for the BCE family; no sigmoid anywhere in the networks). Every loss is a mean over
-the batch so that data-parallel gradient averaging equals the full-batch gradient.
+Adversarial losses come as ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)`` with
+identical signatures; :mod:`genlab.games` pairs them into the games models play. ``*_out`` are
+raw critic outputs (logits for the BCE family; no sigmoid anywhere in the networks). Every loss
+is a mean over the batch so that data-parallel gradient averaging equals the full-batch gradient.
 """
 
 from __future__ import annotations
@@ -77,6 +77,16 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, eps: Tensor, *, weight:
     return weight * (norm - 1).pow(2).mean()
 
 
+# ----------------------------------------------------------------------------- hinge
+
+
+def hinge_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """Hinge critic loss (Lim & Ye 2017; SNGAN, BigGAN): ``E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``.
+    Samples already beyond the margin (real above 1, fake below -1) add nothing, so the critic
+    stops pushing its outputs apart; the generator's loss is WGAN's ``-E[D(G(z))]``."""
+    return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+
+
 # ----------------------------------------------------------------------------- VAE pieces
 
 
@@ -105,9 +115,3 @@ def recon_bce(logits: Tensor, x: Tensor) -> Tensor:
 
 RECON = {"mse": recon_mse, "bce": recon_bce}
 
-ADVERSARIAL = {
-    "nonsaturating": (bce_d_loss, nonsaturating_g_loss),
-    "minimax": (bce_d_loss, minimax_g_loss),
-    "lsgan": (lsgan_d_loss, lsgan_g_loss),
-    "wgan": (wgan_d_loss, wgan_g_loss),
-}

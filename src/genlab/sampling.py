@@ -9,7 +9,7 @@ import torch
 
 from genlab.errors import BadInputError
 from genlab.refine import Refinement, as_refinement
-from genlab.training.checkpoint import atomic_write
+from genlab.io import atomic_write
 
 
 def check_label(model, label: int | None) -> None:
@@ -50,10 +50,11 @@ def critic_models() -> list[str]:
     return [name for name, cls in MODELS.items() if cls.critic is not None]
 
 
-def check_critic(model, refine: Refinement | None) -> None:
-    """Refinement needs the model's critic; say which models have one."""
+def check_critic(model, refine: Refinement | None, *, name: str | None = None) -> None:
+    """Refinement needs the model's critic; say which models have one (``name``: the model's
+    registry name, as the user knows it)."""
     if refine is not None and model.critic is None:
-        name = getattr(model, "run_config", {}).get("model", type(model).__name__)
+        name = name or type(model).__name__
         raise BadInputError(f"--refine {refine.method} needs a model with a critic "
                             f"({', '.join(critic_models())}); {name} has none")
 
@@ -151,30 +152,30 @@ def _drs(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) ->
     return x, {"acceptance": accepted / draws, "draws": draws * m, "d_max": max(d_max)}
 
 
-def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool = False, label: int | None = None,
+def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool | None = None, label: int | None = None,
                   refine: Refinement | None = None) -> dict | None:
-    """Write the samples; returns the refinement's record (settings, K_eff or acceptance) or None."""
+    """Write the samples (``ema``: as for :func:`genlab.load`, the EMA weights when the run has
+    them by default); returns the refinement's record (settings, K_eff or acceptance) or None."""
     from genlab.api import load
     from genlab.report.figures import save_samples
 
     refine = as_refinement(refine)
-    model = load(run, ema=ema)
-    check_critic(model, refine)
+    loaded = load(run, ema=ema)
+    model = loaded.model
+    check_critic(model, refine, name=loaded.name)
     ext = out.suffix.lower()
     if ext == ".csv" and model.info.is_image:
         raise BadInputError("--out .csv is for vector data; use .png or .npy for images")
     x, record = draw_refined(model, n, seed=seed, label=label, refine=refine)  # plain draw() when None
     out.parent.mkdir(parents=True, exist_ok=True)
     if ext == ".png":
-        cfg = model.run_config
-        modes = torch.tensor(cfg["modes"]) if cfg.get("modes") else None
         nrow = None
         if model.conditional and label is None and model.info.is_image:
             from genlab.models.conditional import class_grid
 
             x, nrow = class_grid(x, model.info.num_classes)  # one row per class
-        name = cfg["model"] if refine is None else f"{cfg['model']}+{refine.method}"
-        save_samples(x, out, modes=modes, title=f"{name} ({cfg.get('data_as_typed') or cfg['train']['data']})", nrow=nrow)
+        name = loaded.name if refine is None else f"{loaded.name}+{refine.method}"
+        save_samples(x, out, modes=loaded.modes, title=f"{name} ({loaded.data})", nrow=nrow)
     elif ext == ".npy":
         atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
     else:

@@ -52,7 +52,7 @@ def _save(x: torch.Tensor, path: Path) -> None:
     """(C, H, W) in [-1, 1] -> an image file in the format its extension names."""
     from PIL import Image
 
-    from genlab.training.checkpoint import atomic_write
+    from genlab.io import atomic_write
 
     pixels = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
     img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
@@ -61,8 +61,9 @@ def _save(x: torch.Tensor, path: Path) -> None:
 
 
 def translate_path(run: str | Path, source: str | Path, *, out: str | Path, direction: str = "a2b",
-                   batch: int = 32) -> list[Path]:
-    """Translate the image(s) at ``source`` with the model in ``run``; returns the written paths."""
+                   batch: int = 32, ema: bool | None = None) -> list[Path]:
+    """Translate the image(s) at ``source`` with the model in ``run``; returns the written paths.
+    ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them)."""
     from genlab.api import load
     from genlab.models.cyclegan import DIRECTIONS
 
@@ -77,9 +78,10 @@ def translate_path(run: str | Path, source: str | Path, *, out: str | Path, dire
     if taken:
         raise BadInputError(f"{str(taken[0])!r} already exists ({len(taken)} of {len(targets)} outputs); "
                             "nothing was written: choose a new or empty --out folder")
-    model = load(run)
+    loaded = load(run, ema=ema)
+    model = loaded.model
     if not hasattr(model, "translate"):
-        raise BadInputError(f"run {str(run)!r} holds a {model.run_config['model']!r} model; "
+        raise BadInputError(f"run {str(run)!r} holds a {loaded.name!r} model; "
                             "translate needs a translation model (cyclegan)")
     c, h, _ = model.info.shape
     for i in range(0, len(files), batch):

@@ -11,10 +11,10 @@ torchvision's files under ``root`` and download them only when ``download=True``
 from __future__ import annotations
 
 from genlab.data import folder, images, points, toy2d, translation, unpaired
-from genlab.data.base import DataBundle, DatasetSpec
+from genlab.data.base import DataBundle, DatasetSpec, Pixels
 from genlab.errors import BadInputError, unknown
 
-__all__ = ["DATASETS", "DataBundle", "DatasetSpec", "load_data", "parse_spec", "resolve_spec"]
+__all__ = ["DATASETS", "DataBundle", "DatasetSpec", "Pixels", "load_data", "parse_spec", "resolve_spec"]
 
 SPLITS = ("train", "test")
 
@@ -46,12 +46,12 @@ DATASETS: dict[str, DatasetSpec] = {
     "folder": DatasetSpec(
         folder.folder,
         "your images: folder:PATH, recursive; sub-folders become classes; 64x64 by default",
-        takes_arg=True,
+        takes_arg=True, cached=True,
     ),
     # two image domains for translation (kind "unpaired")
     "unpaired": DatasetSpec(
         unpaired.unpaired, "your two domains: unpaired:DIR_A,DIR_B image folders; 64x64 by default",
-        takes_arg=True, arg="DIR_A,DIR_B",
+        takes_arg=True, arg="DIR_A,DIR_B", cached=True,
     ),
     "mnist-style": DatasetSpec(
         translation.mnist_style,
@@ -134,14 +134,19 @@ def load_data(
     download: bool = False,
     seed: int = 0,
     split: str = "train",
+    cache_dir: str | None = None,
 ) -> DataBundle:
-    """Load a dataset by spec ("name" or "name:ARG") into memory.
+    """Load a dataset by spec ("name" or "name:ARG"): vectors as float tensors, images as their
+    uint8 pixels (``bundle.x`` converts them all on first use; training batches convert only
+    their own rows).
 
     Args:
         image_size: side of the square images returned; None keeps the native size (digits 8,
             mnist5k/mnist/fashion-mnist 28, shapes/cifar10 32, folder 64). Ignored by vectors.
         root: folder for the torchvision sets (default $GENLAB_DATA or ~/.cache/genlab/data).
         download: let the torchvision sets fetch their files into ``root``.
+        cache_dir: where image folders are cached once decoded (default $GENLAB_CACHE or
+            ~/.cache/genlab/cache); see ``genlab.data.cache``.
         seed: draws the toy 2-D points; image sets are fixed and ignore it.
         split: "train" or "test" (a held-out 10%, an independent toy draw, or the official
             test files; user points and folders have no held-out part and return everything).
@@ -156,6 +161,7 @@ def load_data(
         raise BadInputError(f"dataset {name!r} takes no argument: write {name!r}, not {spec!r}")
     _check_options(image_size, seed, split)
 
-    bundle = entry.factory(arg, image_size=image_size, root=root, download=download, seed=seed, split=split)
+    extra = {"cache_dir": cache_dir} if entry.cached else {}
+    bundle = entry.factory(arg, image_size=image_size, root=root, download=download, seed=seed, split=split, **extra)
     bundle.spec = spec
     return bundle

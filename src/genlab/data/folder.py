@@ -13,6 +13,9 @@
   class and are skipped.
 - Other files, and image files that cannot be decoded (corrupt, truncated), are skipped,
   counted in ``meta["skipped"]`` and reported in one warning.
+- Storage: the images are decoded once, in parallel, into the on-disk cache (``cache.py``,
+  under ``cache_dir``) and read back as uint8 ``Pixels`` from a memory map, so later runs start
+  at once and memory does not grow with the folder.
 
 There is no held-out part: both splits return every image (``meta["held_out"] = False``).
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data.base import DataBundle, uint8_to_unit
+from genlab.data import cache
+from genlab.data.base import DataBundle, Pixels
 from genlab.errors import BadInputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -42,6 +46,19 @@ def _visible_files(top: Path) -> list[Path]:
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # prunes the walk
         found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
     return found
+
+
+def listing(top: Path) -> cache.Listing:
+    """Every visible file as (path relative to ``top``, bytes, mtime in ns): what the cache key
+    hashes, and what must still hold once the images are decoded. (-1, -1) for a broken link."""
+    out = []
+    for path in _visible_files(top):
+        try:
+            stat = path.stat()
+            out.append((path.relative_to(top).as_posix(), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            out.append((path.relative_to(top).as_posix(), -1, -1))
+    return out
 
 
 def _is_image_name(path: Path) -> bool:
@@ -78,8 +95,18 @@ def _square(img, size: int) -> torch.Tensor:
     return TF.center_crop(pixels, [size, size])
 
 
-def _is_gray(pixels: torch.Tensor) -> bool:
-    return pixels.shape[0] == 1 or bool((pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all())
+def decode_file(path: Path, size: int) -> tuple[np.ndarray | None, str]:
+    """One image file -> (uint8 (C, size, size) with C 1 or 3, ""), or (None, why) when it cannot
+    be decoded. Runs in the cache's worker processes."""
+    from PIL import Image
+
+    try:
+        img = _decode(path)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        # UnidentifiedImageError and "image file is truncated" are OSErrors; some
+        # decoders raise SyntaxError or ValueError on malformed headers.
+        return None, type(err).__name__
+    return _square(img, size).numpy(), ""
 
 
 def _class_folders(top: Path, images: list[Path]) -> list[str]:
@@ -95,10 +122,9 @@ def _warn_skipped(top: Path, skipped: list[tuple[Path, str]], total: int) -> Non
     warnings.warn(message, stacklevel=4)  # 4: the line that called load_data
 
 
-def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
+def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train",
+           cache_dir=None) -> DataBundle:
     """``folder:PATH``; ``root``, ``download`` and ``seed`` do not apply."""
-    from PIL import Image
-
     top = Path(arg).expanduser()
     if not top.exists():
         raise BadInputError(f"image folder {str(top)!r} does not exist; expected a folder of images")
@@ -106,7 +132,8 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
         raise BadInputError(f"{str(top)!r} is not a folder; use folder:PATH with a folder of images")
     size = image_size or DEFAULT_SIZE
 
-    files = _visible_files(top)
+    files_now = listing(top)
+    files = [top / name for name, _, _ in files_now]
     skipped = [(p, "not an image file") for p in files if not _is_image_name(p)]
     candidates = [p for p in files if _is_image_name(p)]
     class_names = _class_folders(top, candidates)
@@ -114,20 +141,12 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
         skipped += [(p, "outside the class folders") for p in candidates if p.parent == top]
         candidates = [p for p in candidates if p.parent != top]
 
-    tensors, labels = [], []
-    for path in candidates:
-        try:
-            img = _decode(path)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            # UnidentifiedImageError and "image file is truncated" are OSErrors; some
-            # decoders raise SyntaxError or ValueError on malformed headers.
-            skipped.append((path, type(err).__name__))
-            continue
-        tensors.append(_square(img, size))
-        if class_names:
-            labels.append(class_names.index(path.relative_to(top).parts[0]))
-
-    if not tensors:  # the error alone, without a warning before it: one line for the user
+    pixels, failed = None, []
+    if candidates:
+        pixels, failed = cache.cached_images(top, files_now, candidates, size, cache_dir=cache_dir,
+                                             decode=decode_file, relist=lambda: listing(top))
+    skipped += [(top / name, why) for name, why in failed]
+    if pixels is None:  # the error alone, without a warning before it: one line for the user
         why = f"; skipped {len(skipped)} unreadable or non-image files" if skipped else ""
         raise BadInputError(
             f"no readable images in {str(top)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively){why}"
@@ -135,15 +154,15 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
     if skipped:
         _warn_skipped(top, skipped, len(files))
 
-    if all(_is_gray(t) for t in tensors):
-        stacked = torch.stack([t[:1] for t in tensors])  # (N, 1, S, S)
-    else:
-        stacked = torch.stack([t.expand(3, -1, -1) for t in tensors])  # gray -> RGB by repetition
-    y = torch.tensor(labels, dtype=torch.int64) if class_names else None
+    y = None
+    if class_names:
+        unreadable = {name for name, _ in failed}
+        kept = [p.relative_to(top) for p in candidates if p.relative_to(top).as_posix() not in unreadable]
+        y = torch.tensor([class_names.index(p.parts[0]) for p in kept], dtype=torch.int64)
     return DataBundle(
         spec=f"folder:{arg}",
         kind="image",
-        x=uint8_to_unit(stacked),
+        x=Pixels(pixels),
         y=y,
         num_classes=len(class_names),
         class_names=class_names,

@@ -1,6 +1,8 @@
 """Image sets: the embedded, offline ones (digits, mnist5k, shapes) and torchvision's.
 
-Every loader returns float32 (N, C, H, W) in [-1, 1] with int64 labels. ``image_size=None``
+Every loader returns images (N, C, H, W) in [-1, 1] with int64 labels, kept as their uint8
+pixels (``Pixels``: converted, and resized, a batch at a time) except the drawn shapes, whose
+values are not 8-bit levels and stay float32. ``image_size=None``
 keeps the native size (digits 8, mnist5k 28, shapes 32, mnist/fashion-mnist 28, cifar10 32);
 any other size is reached with torchvision's antialiased resize, except shapes, which are
 drawn directly at the asked size. Splits: digits and mnist5k hold out a fixed stratified 10%
@@ -17,17 +19,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data.base import DataBundle, holdout_indices, resize_images, uint8_to_unit
+from genlab.data.base import DataBundle, Pixels, holdout_indices
 from genlab.errors import BadInputError
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 
 
-def _labelled(spec, x, labels, class_names, split, native_size, image_size, **meta) -> DataBundle:
+def _labelled(spec, x: Pixels | torch.Tensor, labels, class_names, split, native_size, **meta) -> DataBundle:
     return DataBundle(
         spec=spec,
         kind="image",
-        x=resize_images(x, image_size),
+        x=x,
         y=torch.as_tensor(np.asarray(labels), dtype=torch.int64).contiguous(),
         num_classes=len(class_names),
         class_names=list(class_names),
@@ -44,10 +46,10 @@ def digits(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
 
     found = load_digits()
     keep = holdout_indices(found.target, split)
-    pixels = found.images[keep].reshape(-1, 1, 8, 8)  # (N, 64) -> (N, 1, 8, 8)
+    pixels = found.images[keep].reshape(-1, 1, 8, 8).astype(np.uint8)  # (N, 64) -> (N, 1, 8, 8), 0..16
     return _labelled(
-        "digits", uint8_to_unit(pixels, max_value=16.0), found.target[keep], DIGIT_NAMES,
-        split, 8, image_size, held_out=True,
+        "digits", Pixels(pixels, max_value=16.0, size=image_size), found.target[keep], DIGIT_NAMES,
+        split, 8, held_out=True,
     )
 
 
@@ -72,8 +74,8 @@ def mnist5k(arg=None, *, image_size=None, root=None, download=False, seed=0, spl
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # rows: 784 pixels, then the label
     pixels, labels = table[:, :-1], table[:, -1]
     keep = holdout_indices(labels, split)
-    x = uint8_to_unit(pixels[keep].reshape(-1, 1, 28, 28))
-    return _labelled("mnist5k", x, labels[keep], DIGIT_NAMES, split, 28, image_size, held_out=True)
+    x = Pixels(pixels[keep].reshape(-1, 1, 28, 28), size=image_size)
+    return _labelled("mnist5k", x, labels[keep], DIGIT_NAMES, split, 28, held_out=True)
 
 
 # --- embedded: procedurally drawn shapes ----------------------------------------------------
@@ -150,8 +152,9 @@ def draw_shapes(n: int, size: int, seed: int, *, chunk: int = 512) -> tuple[np.n
 def shapes(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
     size = image_size or SHAPES_NATIVE_SIZE
     pixels, labels = draw_shapes(SHAPES_N[split], size, SHAPES_SEED[split])
+    # float, not uint8: the drawing's soft edges and colours fall between 8-bit levels
     x = torch.from_numpy(pixels).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
-    return _labelled("shapes", x, labels, SHAPE_NAMES, split, SHAPES_NATIVE_SIZE, None, held_out=True)
+    return _labelled("shapes", x, labels, SHAPE_NAMES, split, SHAPES_NATIVE_SIZE, held_out=True)
 
 
 # --- torchvision sets, read from `root`, downloaded only when asked -------------------------
@@ -183,9 +186,9 @@ def _torchvision_set(name, cls_name, native_size, *, image_size, root, download,
 
     data = np.asarray(found.data)  # MNIST: (N, 28, 28); CIFAR-10: (N, 32, 32, 3), both uint8
     data = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)  # -> (N, C, H, W)
-    x, labels = uint8_to_unit(np.ascontiguousarray(data)), np.asarray(found.targets)
+    x, labels = Pixels(np.ascontiguousarray(data), size=image_size), np.asarray(found.targets)
     return _labelled(
-        name, x, labels, list(found.classes), split, native_size, image_size,
+        name, x, labels, list(found.classes), split, native_size,
         root=str(folder), held_out=True,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genlab.data.base import DataBundle
+from genlab.data.base import DataBundle, Pixels
 from genlab.data.folder import folder
 from genlab.errors import BadInputError
 
@@ -37,14 +37,15 @@ def split_pair(arg: str) -> tuple[str, str]:
     return a, b
 
 
-def unpaired(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
+def unpaired(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train",
+             cache_dir=None) -> DataBundle:
     """Domain A in ``x``, domain B in ``x_b``; no held-out part (both splits return everything)."""
     dir_a, dir_b = split_pair(arg or "")
-    a = folder(dir_a, image_size=image_size, split=split)
-    b = folder(dir_b, image_size=image_size, split=split)
-    xa, xb = a.x, b.x
-    if xa.shape[1] != xb.shape[1]:  # one gray, one colour: gray -> RGB by repetition
-        xa, xb = xa.expand(-1, 3, -1, -1).contiguous(), xb.expand(-1, 3, -1, -1).contiguous()
+    a = folder(dir_a, image_size=image_size, split=split, cache_dir=cache_dir)
+    b = folder(dir_b, image_size=image_size, split=split, cache_dir=cache_dir)
+    xa, xb = a.source(), b.source()
+    if xa.shape[1] != xb.shape[1]:  # one gray, one colour: gray -> RGB by repetition, batch by batch
+        xa, xb = Pixels(xa.data, channels=3), Pixels(xb.data, channels=3)
     return DataBundle(
         spec=f"unpaired:{arg}",
         kind="unpaired",

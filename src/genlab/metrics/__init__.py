@@ -1,10 +1,13 @@
 """Metric registry: name -> ``MetricSpec``. A plain dict written out below, so the CLI can list it.
 
-Every metric is a function of an evaluation context (``genlab.evaluation.EvalContext``: the
-model, its generated samples, the held-out reference data, the feature extractor) returning
-a ``Result``; ``genlab.evaluate`` wraps each into a ``Score`` with its provenance. Expensive
-shared pieces (samples, features, the PRDC neighbourhoods, the importance weights) are
-memoised on the context, so asking for precision and recall computes the neighbourhoods once.
+Every metric is a function of a context returning a ``Result`` (``base.py``). The context hands
+the metric its samples and reference data: ``genlab.evaluation.EvalContext`` draws and loads
+them for a trained run (the model, its samples, the held-out data, the feature extractor);
+``SampleSet`` wraps samples already drawn. Metrics never draw or load anything themselves.
+:func:`compute` is the one way to run them; ``genlab.evaluation`` wraps each ``Result`` into a
+``Score`` with its provenance. Expensive shared pieces (features, the PRDC neighbourhoods, the
+importance weights) are memoised on the context, so asking for precision and recall computes
+the neighbourhoods once.
 
 Metrics on features carry the extractor in their score name: ``fd`` on mnist5k digits is
 reported as ``fd_mnist5k_cls`` (or ``fd_inception``).
@@ -12,72 +15,21 @@ reported as ``fd_mnist5k_cls`` (or ``fd_inception``).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
 
 from genlab.metrics import conditional, translation
+from genlab.metrics.base import Context, MetricSpec, Result, SampleSet, Score
 from genlab.metrics.images import class_scores, recon_scores, reconstruct, sharpness
 from genlab.metrics.likelihood import likelihood_scores
 from genlab.metrics.sets import frechet_distance, kernel_distance, mmd2, prdc
 from genlab.metrics.toy2d import mode_scores
 
-__all__ = ["METRICS", "MetricSpec", "Result", "Score"]
+__all__ = ["METRICS", "Context", "MetricSpec", "Result", "SampleSet", "Score", "compute"]
 
 
-@dataclass
-class Result:
-    """What a metric function returns; ``space`` says what it compared (for the provenance)."""
-
-    value: float
-    space: str = "raw"  # "raw" points | "features" (the extractor) | "classifier" | "none" (no sample sets)
-    n_real: int = 0
-    n_fake: int = 0
-    detail: dict = field(default_factory=dict)
-
-
-@dataclass
-class Score:
-    """One number with everything needed to trust it: sample counts, extractor, reference, seed."""
-
-    metric: str
-    value: float
-    n_real: int
-    n_fake: int
-    extractor: str  # "raw", "none", "mnist5k_cls", "inception", ...
-    extractor_sha256: str | None
-    reference: str  # e.g. "mnist5k:test", or "ring8:modes" for the known mode centres
-    seed: int
-    genlab_version: str
-    run: str
-    step: int | None = None
-    detail: dict = field(default_factory=dict)
-    refine: dict | None = None  # critic-guided sampling behind the samples (genlab.refine), None: plain samples
-
-    def to_dict(self) -> dict:
-        """JSON-safe: a non-finite value (no HQ sample -> infinite reverse KL) becomes null."""
-        d = asdict(self)
-        if not math.isfinite(self.value):
-            d["value"], d["nonfinite"] = None, str(self.value)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Score:
-        d = dict(d)
-        nonfinite = d.pop("nonfinite", None)
-        if d.get("value") is None:
-            d["value"] = float(nonfinite or "nan")
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    fn: Callable  # fn(ctx) -> Result
-    help: str  # one line for `genlab eval --help` and the docs
-    better: str  # "higher" | "lower" | "one" (closest to 1 is best)
-    needs: tuple[str, ...] = ()  # what the run must offer: modes, vector, image, points, classifier, recon, likelihood
-    default: bool = True  # part of the default set whenever its needs are met...
-    default_unless: tuple[str, ...] = ()  # ...unless the run also offers one of these
+def compute(names: Iterable[str], ctx) -> dict[str, Result]:
+    """The registry's functions ``names`` on ``ctx``: how every score in genlab is computed."""
+    return {name: METRICS[name].fn(ctx) for name in names}
 
 
 # ----------------------------------------------------------------------------- adapters
@@ -135,7 +87,7 @@ def _recon(key: str) -> Callable:
             x = ctx.held_out()
             return recon_scores(x, reconstruct(ctx.model, x))
         s = ctx.memo("recon", compute)
-        detail = {"kernel_size": s["ssim_kernel"]} if key == "ssim" else {}
+        detail = {"kernel_size": s["ssim_kernel"], "sigma": s["ssim_sigma"]} if key == "ssim" else {}
         return Result(s[key], space="none", n_real=len(ctx.held_out()), detail=detail)
     return fn
 
@@ -148,6 +100,14 @@ def _likelihood(key: str) -> Callable:
             detail.update(std_error=s["nll_se"], neg_elbo=s["neg_elbo"])
         return Result(s[key], space="none", n_real=len(ctx.held_out()), detail=detail)
     return fn
+
+
+def _both_directions(metric: str, help: str, better: str, needs: tuple[str, ...] = ("image",)) -> dict:
+    """``{metric}_a2b`` and ``{metric}_b2a`` of a translation model, on request; ``help`` names
+    the source domain {s}, the target domain {t} and a source image {x}."""
+    return {f"{metric}_{s.lower()}2{t.lower()}": MetricSpec(translation.registry_fn(metric, f"{s.lower()}2{t.lower()}"),
+                                                          help.format(s=s, t=t, x=s.lower()), better, needs, False)
+            for s, t in (("A", "B"), ("B", "A"))}
 
 
 # ----------------------------------------------------------------------------- registry
@@ -185,8 +145,8 @@ METRICS: dict[str, MetricSpec] = {
                             "lower", ("recon",)),
     "psnr": MetricSpec(_recon("psnr"), "reconstruction PSNR in dB (data range 2), mean per image", "higher",
                        ("recon", "image")),
-    "ssim": MetricSpec(_recon("ssim"), "reconstruction SSIM (Gaussian window, 11 px or the image size)", "higher",
-                       ("recon", "image")),
+    "ssim": MetricSpec(_recon("ssim"), "reconstruction SSIM (Gaussian window 11 px, sigma 1.5; smaller below "
+                       "12 px)", "higher", ("recon", "image")),
     "elbo": MetricSpec(_likelihood("elbo"), "evidence lower bound per example, nats (mean of k log weights)",
                        "higher", ("likelihood",)),
     "nll": MetricSpec(_likelihood("nll"), "importance-weighted NLL bound -L_k per example, nats (--k samples)",
@@ -199,22 +159,9 @@ METRICS: dict[str, MetricSpec] = {
                            "real images (classifier features), mean over classes", "lower", ("image", "classifier"),
                            False),
     # translation models (cyclegan), per direction, on request; the identity baseline in the detail
-    "psnr_a2b": MetricSpec(translation.registry_fn("psnr", "a2b"),
-                        "PSNR (dB) of A->B translations vs. known targets", "higher", ("image",), False),
-    "psnr_b2a": MetricSpec(translation.registry_fn("psnr", "b2a"),
-                        "PSNR (dB) of B->A translations vs. known targets", "higher", ("image",), False),
-    "ssim_a2b": MetricSpec(translation.registry_fn("ssim", "a2b"),
-                        "SSIM of A->B translations vs. known targets", "higher", ("image",), False),
-    "ssim_b2a": MetricSpec(translation.registry_fn("ssim", "b2a"),
-                        "SSIM of B->A translations vs. known targets", "higher", ("image",), False),
-    "cycle_l1_a2b": MetricSpec(translation.registry_fn("cycle_l1", "a2b"),
-                        "mean |G_BA(G_AB(a)) - a| of the round trip from A", "lower", ("image",), False),
-    "cycle_l1_b2a": MetricSpec(translation.registry_fn("cycle_l1", "b2a"),
-                        "mean |G_AB(G_BA(b)) - b| of the round trip from B", "lower", ("image",), False),
-    "fd_a2b": MetricSpec(translation.registry_fn("fd", "a2b"),
-                      "Frechet distance of A->B translations to domain B's images", "lower", ("image", "points"),
-                      False),
-    "fd_b2a": MetricSpec(translation.registry_fn("fd", "b2a"),
-                      "Frechet distance of B->A translations to domain A's images", "lower", ("image", "points"),
-                      False),
+    **_both_directions("psnr", "PSNR (dB) of {s}->{t} translations vs. known targets", "higher"),
+    **_both_directions("ssim", "SSIM of {s}->{t} translations vs. known targets", "higher"),
+    **_both_directions("cycle_l1", "mean |G_{t}{s}(G_{s}{t}({x})) - {x}| of the round trip from {s}", "lower"),
+    **_both_directions("fd", "Frechet distance of {s}->{t} translations to domain {t}'s images", "lower",
+                       ("image", "points")),
 }

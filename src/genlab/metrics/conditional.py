@@ -12,7 +12,10 @@ SHA-256, reference split, seed.
 
 from __future__ import annotations
 
+import torch
+
 from genlab.errors import BadInputError
+from genlab.metrics.base import Result
 from genlab.metrics.sets import frechet_distance
 
 
@@ -28,13 +31,15 @@ def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, ex
     ``extractor``: a ``genlab.metrics.features`` Extractor; default: the classifier shipped for
     the data. ``n``: exactly this many samples in all, shared as equally as the classes allow
     (instead of ``n_per_class`` each). ``sampler(n, seed=, label=)``: how samples are drawn
-    (an evaluation's own, e.g. refined by the critic); default: ``genlab.sampling.draw``."""
+    (an evaluation passes its own, e.g. refined by the critic); default: ``model.sample`` with
+    the global RNG seeded by ``seed``."""
     from genlab.metrics.features import classifier_for, load_classifier
-    from genlab.sampling import draw
 
     if sampler is None:
         def sampler(m: int, *, seed: int, label: int):
-            return draw(model, m, seed=seed, label=label)
+            torch.manual_seed(seed)
+            y = torch.full((m,), label, dtype=torch.long, device=model.device)
+            return model.sample(m, y=y).detach().cpu()
 
     if not getattr(model, "conditional", False):
         raise BadInputError("conditional scores are for conditional models (cgan, cvae)")
@@ -79,13 +84,8 @@ def registry_fn(metric: str):
     evaluation's reference split; exactly ``n`` samples, shared as equally as the classes allow."""
 
     def fn(ctx):
-        from genlab.data import load_data
-        from genlab.metrics import Result
-
         def compute():
-            train = ctx.cfg["train"]
-            data = load_data(ctx.data_spec, image_size=train.get("image_size") or None,
-                             root=train.get("root") or None, seed=0, split=ctx.split)
+            data = ctx.dataset(ctx.split)
             rows = conditional_scores(ctx.model, data, n=ctx.n_fake, seed=ctx.seed, extractor=ctx.classifier,
                                       sampler=ctx.draw)
             return rows, len(data.x)

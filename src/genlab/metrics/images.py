@@ -1,7 +1,12 @@
-"""Per-image scores: reconstruction (MSE, PSNR, SSIM), sharpness, and class coverage.
+"""Per-image scores: PSNR and SSIM, reconstruction, sharpness, and class coverage.
 
-- Reconstruction compares ``model.reconstruct(x)`` with held-out ``x`` in data space
-  ([-1, 1], so PSNR and SSIM use a data range of 2). PSNR is averaged per image.
+- :func:`psnr` and :func:`ssim` are the only PSNR and SSIM in genlab (reconstructions here,
+  translations in ``translation.py``): torchmetrics' implementations, data range 2 for images
+  in [-1, 1], PSNR averaged per image. SSIM's window is the standard Gaussian of Wang et al.
+  (2004), 11 px with σ 1.5; on images smaller than 12 px it shrinks to the largest odd size
+  that fits (7 px on 8×8 digits) and σ shrinks with it (σ = 1.5·k/11), so the window keeps
+  the standard's shape (cut at ±3.3σ) rather than becoming a flat box.
+- Reconstruction compares ``model.reconstruct(x)`` with held-out ``x`` in data space.
 - Sharpness is the variance of the Laplacian (Pech-Pacheco et al. 2000), the classic blur
   measure; we report generated / real, so 1 means "as sharp as the data" and VAE blur shows
   up as a ratio well below 1.
@@ -25,23 +30,35 @@ def reconstruct(model, x: Tensor, *, batch: int = 500) -> Tensor:
     return torch.cat([model.reconstruct(x[i:i + batch].to(model.device)).cpu() for i in range(0, len(x), batch)])
 
 
-def ssim_kernel(size: int) -> int:
-    """The usual 11-pixel Gaussian window, shrunk (odd) for small images such as 8x8 digits."""
-    return min(11, size - 1 if size % 2 == 0 else size)
+def ssim_window(size: int) -> tuple[int, float]:
+    """(kernel size, σ) of SSIM's Gaussian window for images whose smaller side is ``size``."""
+    k = min(11, size - 1 if size % 2 == 0 else size)
+    return k, 1.5 * k / 11
+
+
+def psnr(pred: Tensor, target: Tensor) -> float:
+    """Mean per-image PSNR in dB of images in [-1, 1], (N, C, H, W); inf when they are equal."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(pred.double(), target.double(), data_range=2.0, dim=(1, 2, 3),
+                                         reduction="elementwise_mean"))
+
+
+def ssim(pred: Tensor, target: Tensor) -> float:
+    """Mean SSIM of images in [-1, 1], (N, C, H, W), with the window of :func:`ssim_window`."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    k, sigma = ssim_window(min(pred.shape[-2:]))
+    return float(structural_similarity_index_measure(pred.float(), target.float(), data_range=2.0,
+                                                     kernel_size=k, sigma=sigma))
 
 
 def recon_scores(x: Tensor, x_hat: Tensor) -> dict[str, float]:
     """MSE per element; for images also mean per-image PSNR (dB) and SSIM."""
-    x, x_hat = x.double(), x_hat.double()
-    out = {"recon_mse": float((x_hat - x).pow(2).mean())}
+    out = {"recon_mse": float((x_hat.double() - x.double()).pow(2).mean())}
     if x.dim() == 4:
-        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-
-        out["psnr"] = float(peak_signal_noise_ratio(x_hat, x, data_range=2.0, reduction="none", dim=(1, 2, 3)).mean())
-        ks = ssim_kernel(min(x.shape[-2:]))
-        out["ssim"] = float(structural_similarity_index_measure(x_hat.float(), x.float(), data_range=2.0,
-                                                                kernel_size=ks))
-        out["ssim_kernel"] = ks
+        out["psnr"], out["ssim"] = psnr(x_hat, x), ssim(x_hat, x)
+        out["ssim_kernel"], out["ssim_sigma"] = ssim_window(min(x.shape[-2:]))
     return out
 
 

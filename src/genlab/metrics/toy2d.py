@@ -35,7 +35,3 @@ def mode_scores(samples: Tensor, modes: Tensor, std: float) -> dict[str, float]:
     else:
         rkl = float("inf")
     return {"modes": int((counts > 0).sum()), "hq": n_hq / max(len(samples), 1), "reverse_kl": rkl}
-
-
-def count_modes(samples: Tensor, modes: Tensor, std: float) -> int:
-    return mode_scores(samples, modes, std)["modes"]

@@ -5,9 +5,9 @@
   target domain (needs a feature extractor: the one shipped for the benchmark, or one passed
   in); ``fd_identity`` is the same for the untranslated inputs, the do-nothing baseline.
 - On a benchmark with ground truth (``mnist-style``, ``seasons``): ``psnr`` and ``ssim`` of the
-  translations of the held-out test images against their known targets (torchmetrics, data
-  range 2 for images in [-1, 1], averaged over images), and ``psnr_identity`` /
-  ``ssim_identity`` for the inputs themselves, so a score can be read against doing nothing.
+  translations of the held-out test images against their known targets (``images.psnr`` and
+  ``images.ssim``, the ones reconstructions use), and ``psnr_identity`` / ``ssim_identity`` for
+  the inputs themselves, so a score can be read against doing nothing.
 
 Every score is a dict carrying its provenance: metric, direction, value, n, extractor and its
 SHA-256 (None for pixel scores), reference, seed.
@@ -19,28 +19,14 @@ import torch
 from torch import Tensor
 
 from genlab.errors import BadInputError
+from genlab.metrics.base import Result
+from genlab.metrics.images import psnr, ssim
 from genlab.metrics.sets import frechet_distance
+
+__all__ = ["EXTRACTOR_FOR", "psnr", "registry_fn", "ssim", "translate_all", "translation_scores"]
 
 # The shipped classifier whose features score each benchmark's domains.
 EXTRACTOR_FOR = {"mnist-style": "mnist5k_cls", "seasons": "shapes_cls"}
-
-
-def psnr(pred: Tensor, target: Tensor) -> float:
-    """Mean per-image PSNR in dB for images in [-1, 1]."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio
-
-    return float(peak_signal_noise_ratio(pred.float(), target.float(), data_range=2.0, dim=(1, 2, 3),
-                                         reduction="elementwise_mean"))
-
-
-def ssim(pred: Tensor, target: Tensor) -> float:
-    """Mean SSIM for images in [-1, 1]; the Gaussian window (11 px, σ 1.5) shrinks for small images."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    side = min(pred.shape[-2:])
-    k = min(11, side - 1 if side % 2 == 0 else side)
-    return float(structural_similarity_index_measure(pred.float(), target.float(), data_range=2.0,
-                                                     kernel_size=k, sigma=1.5 * k / 11))
 
 
 def translate_all(model, x: Tensor, direction: str, *, batch: int = 250) -> Tensor:
@@ -114,18 +100,11 @@ def translation_scores(model, data, *, n: int = 500, seed: int = 0, extractor=No
 
 def registry_fn(metric: str, direction: str):
     """A ``genlab.metrics.METRICS`` function for one score and direction; the identity baseline
-    (psnr, ssim, fd) goes into the detail."""
+    (psnr, ssim, fd) goes into the detail. The data is the context's training split: its two
+    domains and, on a benchmark, the held-out test pairs."""
 
     def fn(ctx):
-        from genlab.data import load_data
-        from genlab.metrics import Result
-
-        def bundle():
-            train = ctx.cfg["train"]
-            return load_data(ctx.data_spec, image_size=train.get("image_size") or None,
-                             root=train.get("root") or None, seed=0)
-
-        data = ctx.memo("translation_data", bundle)
+        data = ctx.dataset("train")
         if metric == "fd":
             rows = ctx.memo("translation_fd", lambda: translation_scores(ctx.model, data, n=ctx.n_fake, seed=ctx.seed,
                                                                          extractor=ctx.extractor))

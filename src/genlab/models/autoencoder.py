@@ -11,27 +11,13 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab import losses
 from genlab.config import choice
 from genlab.errors import BadInputError
-from genlab.models.base import DataInfo, GenerativeModel, auto_latent, log_normal_std
-from genlab.nets import MLP, ConvDecoder, ConvEncoder
-
-
-def make_encoder(info: DataInfo, out_dim: int, cfg) -> nn.Module:
-    if info.is_image:
-        c, h, _ = info.shape
-        return ConvEncoder(c, h, out_dim, width=cfg.width, norm="batch")
-    return MLP(info.shape[0], out_dim, hidden=cfg.hidden, depth=cfg.depth, act="relu")
-
-
-def make_decoder(info: DataInfo, in_dim: int, cfg) -> nn.Module:
-    if info.is_image:
-        c, h, _ = info.shape
-        return ConvDecoder(in_dim, c, h, width=cfg.width, norm="batch")
-    return MLP(in_dim, info.shape[0], hidden=cfg.hidden, depth=cfg.depth, act="relu")
+from genlab.models.base import DataInfo, GenerativeModel, Latent, NetSizes, auto_latent, log_normal_std
+from genlab.nets import data_net
 
 
 class Autoencoder(GenerativeModel):
@@ -40,11 +26,7 @@ class Autoencoder(GenerativeModel):
     help = "deterministic autoencoder (MSE or BCE reconstruction); samples from a Gaussian fit of its codes"
 
     @dataclass
-    class Config:
-        latent_dim: int = 0  # code size; 0 = 128 for images, 8 for vectors
-        width: int = 32  # conv width (images)
-        hidden: int = 256  # MLP width (vectors)
-        depth: int = 3  # MLP hidden layers (vectors)
+    class Config(NetSizes):
         recon: str = choice("auto", ("auto", "mse", "bce"))  # auto: bce for images, mse for vectors
         obs_std: float = 0.1  # σ of the Gaussian likelihood behind mse: loss = Σ(x - x̂)² / 2σ²
         lr: float = 1e-3  # Adam learning rate
@@ -66,8 +48,8 @@ class Autoencoder(GenerativeModel):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
         self.recon_kind = cfg.recon if cfg.recon != "auto" else ("bce" if info.is_image else "mse")
-        self.encoder = make_encoder(info, self.code_factor * self.latent_dim, cfg)
-        self.decoder = make_decoder(info, self.latent_dim, cfg)
+        self.encoder = data_net(info.shape, self.code_factor * self.latent_dim, cfg)
+        self.decoder = data_net(info.shape, self.latent_dim, cfg, to_data=True)
         # Running mean/std of the codes: an AE has no prior, so sampling draws from this fit.
         self.register_buffer("code_mean", torch.zeros(self.latent_dim))
         self.register_buffer("code_std", torch.ones(self.latent_dim))
@@ -107,6 +89,10 @@ class Autoencoder(GenerativeModel):
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         z = self.code_mean + self.code_std * torch.randn(n, self.latent_dim, device=self.device)
         return self._eval_call(self.decode, z)
+
+    def latent(self) -> Latent | None:
+        # no prior: standard codes are mapped onto the Gaussian fitted to the training codes
+        return Latent(self.latent_dim, lambda eps: self.decode(self.code_mean + self.code_std * eps))
 
 
 class VAE(Autoencoder):
@@ -172,3 +158,6 @@ class VAE(Autoencoder):
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         z = torch.randn(n, self.latent_dim, device=self.device)  # the prior N(0, I)
         return self._eval_call(self.decode, z)
+
+    def latent(self) -> Latent | None:
+        return Latent(self.latent_dim, self.decode)  # the prior N(0, I)

@@ -2,18 +2,22 @@
 
 A model declares its training ``phases`` (``("model",)`` for autoencoders, ``("d", "g")`` for
 GANs), which submodules each phase trains (``parts``), how often each phase runs per step
-(``repeats``), its optimizers, ``loss(phase, batch)`` and ``sample(n)``. The trainer does the
-rest and knows no model by name.
+(``repeats``), its optimizers, ``loss(phase, batch)`` and ``sample(n)``, and the hooks callers
+need (``latent()``, ``critic``) so that no caller tests model types. The trainer does the rest
+and knows no model by name.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from genlab.augment import diff_augment, parse_policy
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,14 @@ class DataInfo:
 
 
 Batch = dict  # {"x": Tensor, "y": Tensor | None, "x_b": Tensor | None}
+
+
+@dataclass
+class Latent:
+    """A model's Gaussian latent space, for interpolation and latent walks."""
+
+    dim: int
+    decode: Callable[[Tensor], Tensor]  # standard Gaussian codes (N, dim) -> data samples (N, ...), data units
 
 
 class GenerativeModel(nn.Module):
@@ -94,6 +106,11 @@ class GenerativeModel(nn.Module):
         Conditional models lay out one row per class; translation models input/output pairs."""
         return self.sample(n), None
 
+    def latent(self) -> Latent | None:
+        """How standard Gaussian codes become samples; None: no such latent space (conditional
+        and translation models)."""
+        return None
+
     # -- helpers --------------------------------------------------------------------------
 
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:
@@ -114,6 +131,13 @@ class GenerativeModel(nn.Module):
         full = torch.rand(n * self.noise_world, *shape, device=self.device)
         return full[self.noise_rank * n:(self.noise_rank + 1) * n]
 
+    def augmented(self, x: Tensor) -> Tensor:
+        """A critic's input (network units) through DiffAugment (genlab.augment) when the config
+        names a policy (``augment=color,translation,cutout``): the same random transforms for reals
+        and fakes, in both phases, drawn from the seeded noise. Refinement judges plain samples."""
+        policy = parse_policy(getattr(self.cfg, "augment", "") or "")
+        return diff_augment(x, policy, self.rand) if policy else x
+
     def output(self, raw: Tensor) -> Tensor:
         """Network output -> data space: tanh into [-1, 1] for images, times the data scale for vectors."""
         return torch.tanh(raw) if self.info.is_image else raw * self.info.scale
@@ -130,6 +154,16 @@ class GenerativeModel(nn.Module):
             return fn(*args)
         finally:
             self.train(was)
+
+
+@dataclass
+class NetSizes:
+    """The network sizes every family's Config starts from (``nets.data_net`` reads them)."""
+
+    latent_dim: int = 0  # code / noise size; 0 = 128 for images, 8 for vectors
+    width: int = 32  # conv width (images)
+    hidden: int = 256  # MLP width (vectors)
+    depth: int = 3  # MLP hidden layers (vectors)
 
 
 def auto_latent(cfg_value: int, info: DataInfo) -> int:

@@ -5,10 +5,9 @@ a learned label embedding next to its noise, and its critic is a projection disc
 (Miyato & Koyama 2018). The CVAE encoder sees the one-hot label next to the data (appended
 to vectors, or as constant channels of images) and its decoder next to the code.
 
-``cgan`` plays any of the adversarial games of ``gan.py`` (``--set loss=bce|lsgan|wgan-gp``):
-the instance is of a small subclass that inherits that game's loss functions, critic norm,
-health readings and defaults (wgan-gp: no BatchNorm in the critic, Adam(1e-4, β = (0, 0.9)),
-5 critic steps); only the penalty is restated, with the label held fixed.
+``cgan`` plays any game of :data:`genlab.games.GAMES` (``--set loss=NAME``; ``bce``, the old
+name of ``nonsaturating``, still loads) with that game's losses, penalty, critic norm, health
+readings and optimizer defaults, as ``gan`` does; the penalty holds the label fixed.
 """
 
 from __future__ import annotations
@@ -20,13 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab import losses
-from genlab.config import choice
+from genlab import games, losses
 from genlab.errors import BadInputError
-from genlab.models.autoencoder import VAE, make_decoder, make_encoder
-from genlab.models.base import DataInfo, GenerativeModel, auto_latent, log_normal_std
-from genlab.models.gan import GAN, LSGAN, WGANGP, make_generator
-from genlab.nets import MLP, ConvEncoder
+from genlab.models.autoencoder import VAE
+from genlab.models.base import DataInfo, GenerativeModel, Latent, auto_latent, log_normal_std
+from genlab.models.gan import GAME_NAMES, GAN
+from genlab.nets import data_net
 
 LABELLED = "digits, mnist5k, shapes, mnist, fashion-mnist, cifar10, or folder:PATH with one sub-folder per class"
 
@@ -129,72 +127,39 @@ class Conditional:
         y = torch.arange(k, device=self.device).repeat_interleave(per)
         return self.sample(len(y), y=y), per
 
+    def latent(self) -> Latent | None:
+        return None  # a code alone does not make a sample: the class is needed too
+
 
 # ----------------------------------------------------------------------------- cGAN
 
 
 class CGAN(Conditional, GAN):
-    """Class-conditional GAN; ``loss`` picks the game, each a subclass below."""
+    """Class-conditional GAN playing ``cfg.loss`` of the game registry, as ``gan`` does."""
 
-    help = "class-conditional GAN (label embedding in G, projection D); --set loss=bce|lsgan|wgan-gp"
+    help = f"class-conditional GAN (label embedding in G, projection D); --set loss={GAME_NAMES}"
 
     @dataclass
     class Config(GAN.Config):
-        loss: str = choice("bce", ("bce", "lsgan", "wgan-gp"))  # adversarial game
         embed_dim: int = 0  # size of the label embedding fed to G with z; 0 = number of classes
-        lr: float = 0.0  # Adam learning rate; 0 = the game's default (2e-4; wgan-gp 1e-4)
-        beta1: float = -1.0  # Adam β1; -1 = the game's default (0.5; wgan-gp 0)
-        beta2: float = -1.0  # Adam β2; -1 = the game's default (0.999; wgan-gp 0.9)
-        d_steps: int = 0  # critic updates per G update; 0 = the game's default (1; wgan-gp 5)
-        gp_weight: float = 10.0  # λ of the gradient penalty (wgan-gp)
-        a: float = 0.0  # lsgan: D's target for fakes
-        b: float = 1.0  # lsgan: D's target for reals
-        c: float = 1.0  # lsgan: the value G wants D to output for fakes
 
         def validate(self) -> None:
-            if self.latent_dim < 0 or self.embed_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1:
-                raise BadInputError("latent_dim, embed_dim must be >= 0 and width, hidden, depth >= 1")
-            if self.lr < 0 or self.d_steps < 0 or self.gp_weight < 0:
-                raise BadInputError("lr, d_steps, gp_weight must be >= 0 (0 = the game's default for lr, d_steps)")
-            if not all(b == -1.0 or 0 <= b < 1 for b in (self.beta1, self.beta2)):
-                raise BadInputError("beta1, beta2 must be in [0, 1), or -1 for the game's default")
-            if not 0 <= self.lr_decay <= 1:
-                raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
             if self.pack != 1:  # the projection critic reads one (x, y) pair
                 raise BadInputError("pack is for gan, lsgan and wgan-gp; cgan's critic judges one sample at a time")
-
-    game: type[GAN] = GAN  # the unconditional model whose defaults this variant takes
-
-    def __new__(cls, cfg=None, info=None):
-        # The game is a setting, but each game is a class: build the matching subclass, which
-        # inherits that game's losses from gan.py (as pathlib.Path picks a flavour in __new__).
-        if cls is CGAN and cfg is not None:
-            cls = GAMES[cfg.loss]
-        return super().__new__(cls)
+            if self.embed_dim < 0:
+                raise BadInputError(f"embed_dim must be >= 0 (0 = the number of classes), got {self.embed_dim}")
+            super().validate()
 
     def __init__(self, cfg, info: DataInfo):
         require_labels("cgan", info)
-        defaults = self.game.Config()
-        cfg = dataclasses.replace(
-            cfg,
-            lr=cfg.lr or defaults.lr,
-            beta1=defaults.beta1 if cfg.beta1 == -1.0 else cfg.beta1,
-            beta2=defaults.beta2 if cfg.beta2 == -1.0 else cfg.beta2,
-            d_steps=cfg.d_steps or defaults.d_steps,
-        )
         GenerativeModel.__init__(self, cfg, info)  # GAN.__init__ would build unconditional nets
         k = info.num_classes
         self.latent_dim = auto_latent(cfg.latent_dim, info)
         embed = cfg.embed_dim or k
-        self.G = ConditionalGenerator(make_generator(info, self.latent_dim + embed, cfg), k, embed)
-        if info.is_image:
-            c, h, _ = info.shape
-            dim = 4 * cfg.width
-            features = ConvEncoder(c, h, dim, width=cfg.width, norm=self.critic_norm)
-        else:
-            dim = cfg.hidden
-            features = MLP(info.shape[0], dim, hidden=cfg.hidden, depth=cfg.depth, act="lrelu")
-        self.D = ProjectionCritic(features, dim, k)
+        net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
+        self.G = ConditionalGenerator(net, k, embed)
+        dim = 4 * cfg.width if info.is_image else cfg.hidden  # the critic's feature size
+        self.D = ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu"), dim, k)
 
     def generate(self, n: int, y: Tensor) -> Tensor:
         return self.output(self.G(self.randn(n, self.latent_dim), y))
@@ -206,9 +171,11 @@ class CGAN(Conditional, GAN):
         return self.D(self.to_net(x), y)
 
     def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real_out, fake_out = self.critic(real, y), self.critic(fake, y)
-        loss = self.d_loss(real_out, fake_out)
-        return loss, {"loss_d": loss.item(), **self.health(real_out, fake_out)}
+        # the label is held fixed: a penalty interpolates between a real and a fake of the same class
+        real, fake = self.augmented(self.to_net(real)), self.augmented(self.to_net(fake))
+        loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake,
+                                       self.rand, gp_weight=self.cfg.gp_weight)
+        return loss, {k: v.item() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
         real, y = batch["x"], batch["y"]
@@ -216,39 +183,11 @@ class CGAN(Conditional, GAN):
             raise BadInputError(f"cgan needs class labels; train it on a labelled dataset: {LABELLED}")
         if phase == "d":  # fakes carry the batch's labels, so D cannot tell them by class frequency
             return self.critic_loss(real, self.generate(len(real), y).detach(), y)
-        loss = self.g_loss(self.critic(self.generate(len(real), y), y))
+        loss = self.g_loss(self.D(self.augmented(self.to_net(self.generate(len(real), y))), y))
         return loss, {"loss_g": loss.item()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n, self.labels(n, y))
-
-
-class _BCEGame(CGAN):
-    """BCE discriminator, non-saturating generator loss -log D(G(z, y), y)."""
-
-    def g_loss(self, fake_out: Tensor) -> Tensor:
-        return losses.nonsaturating_g_loss(fake_out)
-
-
-class _LSGame(CGAN, LSGAN):
-    game = LSGAN
-
-
-class _WassersteinGame(CGAN, WGANGP):
-    game = WGANGP
-
-    def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """WGAN-GP's critic loss with the label held fixed: the penalty is on x̂ only, the
-        interpolates between a real and a fake image of the same class."""
-        w, logs = super().critic_loss(real, fake, y)
-        eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per sample
-        gp = losses.gradient_penalty(lambda t: self.D(t, y), self.to_net(real), self.to_net(fake), eps,
-                                     weight=self.cfg.gp_weight)
-        loss = w + gp
-        return loss, {**logs, "loss_d": loss.item(), "wasserstein": -w.item(), "gp": gp.item()}
-
-
-GAMES: dict[str, type[CGAN]] = {"bce": _BCEGame, "lsgan": _LSGame, "wgan-gp": _WassersteinGame}
 
 
 # ----------------------------------------------------------------------------- CVAE
@@ -271,8 +210,8 @@ class CVAE(Conditional, VAE):
         super().__init__(cfg, info)
         k = info.num_classes
         # Replace VAE's unconditional networks with ones that also read the label.
-        self.encoder = make_encoder(with_label_channels(info), 2 * self.latent_dim, cfg)
-        self.decoder = make_decoder(info, self.latent_dim + k, cfg)
+        self.encoder = data_net(with_label_channels(info).shape, 2 * self.latent_dim, cfg)
+        self.decoder = data_net(info.shape, self.latent_dim + k, cfg, to_data=True)
 
     def encode(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         h = self.encoder(with_labels(self.to_net(x), y, self.info.num_classes))

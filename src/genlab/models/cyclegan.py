@@ -10,7 +10,9 @@ trainer loop: ``g`` trains both generators on
 
 and ``d`` trains both critics on real images vs. a history of translated ones (ImagePool).
 Paper defaults: least-squares GAN loss, λ = 10, λ_id = 0.5, a pool of 50, Adam(2e-4, β1 = 0.5),
-constant learning rate for the first half, then a linear decay to zero.
+constant learning rate for the first half, then a linear decay to zero. ``--set loss=NAME``
+plays any game of :data:`genlab.games.GAMES` instead (with its penalty; the optimizer stays the
+paper's).
 
 A translation model draws nothing from noise, so ``sample(n)`` translates training images of
 domain A kept in the run (``examples``) into domain B; ``translate(x, direction)`` maps any
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab import losses
+from genlab import games
+from genlab.augment import parse_policy
 from genlab.config import choice
 from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
@@ -33,19 +36,6 @@ from genlab.nets import PatchDiscriminator, ResnetGenerator
 from genlab.nets.patchgan import auto_layers
 
 DIRECTIONS = ("a2b", "b2a")
-
-
-def lsgan_g_loss_paper(fake_out: Tensor) -> Tensor:
-    """``E[(D(G(x)) - 1)²]``: the least-squares generator term as CycleGAN weighs it against λ
-    (Zhu et al. 2017, §4 and eq. 3). ``losses.lsgan_g_loss`` carries a ½, hence the 2."""
-    return 2 * losses.lsgan_g_loss(fake_out)
-
-
-# loss name -> (critic loss, generator adversarial term)
-GAMES = {
-    "lsgan": (losses.lsgan_d_loss, lsgan_g_loss_paper),
-    "nonsaturating": (losses.bce_d_loss, losses.nonsaturating_g_loss),
-}
 
 
 class ImagePool(nn.Module):
@@ -98,7 +88,9 @@ class CycleGAN(GenerativeModel):
         width: int = 32  # base width of generators and critics (paper: 64; 32 keeps CPU runs practical)
         blocks: int = 6  # residual blocks per generator (paper: 6 at 128 px, 9 at 256 px)
         d_layers: int = 0  # stride-2 layers per PatchGAN critic; 3 = 70x70 patches; 0 = by image size
-        loss: str = choice("lsgan", tuple(GAMES))  # adversarial loss (paper: least squares)
+        loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
+        gp_weight: float = 10.0  # λ of the gradient penalty (wgan-gp)
+        augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
         cycle_weight: float = 10.0  # λ on each direction's cycle L1
         identity_weight: float = 0.5  # identity L1 weight as a fraction of λ (paper: 0.5); 0 = off
         pool_size: int = 50  # generated images remembered per critic; 0 = critics see only fresh ones
@@ -109,10 +101,11 @@ class CycleGAN(GenerativeModel):
         lr_decay: float = 0.5  # final fraction of the steps over which the lr falls linearly to 0 (paper: half)
 
         def validate(self) -> None:
+            parse_policy(self.augment)
             if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
                 raise BadInputError("width and examples must be >= 1; blocks, d_layers and pool_size >= 0")
-            if self.cycle_weight < 0 or self.identity_weight < 0:
-                raise BadInputError("cycle_weight and identity_weight must be >= 0")
+            if self.cycle_weight < 0 or self.identity_weight < 0 or self.gp_weight < 0:
+                raise BadInputError("cycle_weight, identity_weight and gp_weight must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
             if not 0 <= self.lr_decay <= 1:
@@ -150,11 +143,18 @@ class CycleGAN(GenerativeModel):
         # implementation does), so each generator runs once per image per step.
         self._fakes: tuple[Tensor, Tensor] | None = None
 
+    @property
+    def game(self) -> games.Game:
+        return games.game(self.cfg.loss, self.cfg)
+
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return GAMES[self.cfg.loss][0](real_out, fake_out)
+        return self.game.d_loss(real_out, fake_out)
 
     def g_adv(self, fake_out: Tensor) -> Tensor:
-        return GAMES[self.cfg.loss][1](fake_out)
+        """One generator's adversarial term. The paper weighs λ against the least-squares term
+        ``E[(D(G(x)) - 1)²]`` (Zhu et al. 2017, §4 and eq. 3); the game's carries a ½, hence the 2."""
+        scale = 2.0 if games.canonical(self.cfg.loss) == "lsgan" else 1.0
+        return scale * self.game.g_loss(fake_out)
 
     def lr_factor(self, step: int, total: int) -> float:
         """1 for the first ``1 - lr_decay`` of the steps, then linearly down towards 0.
@@ -189,7 +189,7 @@ class CycleGAN(GenerativeModel):
             self.keep_examples(a, b)
         fake_b, fake_a = self.output(self.G_AB(a)), self.output(self.G_BA(b))
         rec_a, rec_b = self.output(self.G_BA(fake_b)), self.output(self.G_AB(fake_a))
-        adv = self.g_adv(self.D_B(fake_b)) + self.g_adv(self.D_A(fake_a))
+        adv = self.g_adv(self.D_B(self.augmented(fake_b))) + self.g_adv(self.D_A(self.augmented(fake_a)))
         cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
         lam = self.cfg.cycle_weight
         loss = adv + lam * (cyc_a + cyc_b)
@@ -211,10 +211,15 @@ class CycleGAN(GenerativeModel):
         u = self.rand(len(fake_a), 4)  # pool decisions for both critics
         fake_a = self.pool_a.query(fake_a, u[:, 0], u[:, 1])
         fake_b = self.pool_b.query(fake_b, u[:, 2], u[:, 3])
-        ra, fa, rb, fb = self.D_A(a), self.D_A(fake_a), self.D_B(b), self.D_B(fake_b)
-        loss_a, loss_b = self.d_loss(ra, fa), self.d_loss(rb, fb)
+        game, lam = self.game, self.cfg.gp_weight
+        a, b, fake_a, fake_b = (self.augmented(t) for t in (a, b, fake_a, fake_b))
+        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, gp_weight=lam)
+        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, gp_weight=lam)
         loss = loss_a + loss_b
-        return loss, {"loss_d": loss.item(), "loss_d_a": loss_a.item(), "loss_d_b": loss_b.item()}
+        logs = {"loss_d": loss.item(), "loss_d_a": loss_a.item(), "loss_d_b": loss_b.item()}
+        if "gp" in logs_a:
+            logs["gp"] = (logs_a["gp"] + logs_b["gp"]).item()
+        return loss, logs
 
     # -- examples, samples, figures -------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 One generator/critic pair, two phases: ``d`` trains the discriminator (critic) on real vs.
 generated data, ``g`` trains the generator through the frozen critic. The variants differ only
-in their loss functions (and WGAN-GP in its penalty and schedule), each a small subclass.
+in the adversarial game they play (``loss``, from :data:`genlab.games.GAMES`: its losses,
+penalty, critic norm and optimizer defaults); ``lsgan`` and ``wgan-gp`` are GANs whose game
+defaults to theirs, with the 2-D recipes tuned for them.
 With ``pack`` m > 1 (PacGAN, Lin et al. 2018) the critic judges m samples at once, which
 penalises a generator whose samples look alike (mode collapse) at the cost of m× wider inputs.
 """
@@ -11,28 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from genlab import losses
+from genlab import games
+from genlab.augment import parse_policy
 from genlab.config import choice
 from genlab.errors import BadInputError
-from genlab.models.base import DataInfo, GenerativeModel, auto_latent
-from genlab.nets import MLP, ConvDecoder, ConvEncoder
+from genlab.models.base import DataInfo, GenerativeModel, Latent, NetSizes, auto_latent
+from genlab.nets import data_net
 
-
-def make_generator(info: DataInfo, latent: int, cfg) -> nn.Module:
-    if info.is_image:
-        c, h, _ = info.shape
-        return ConvDecoder(latent, c, h, width=cfg.width, norm=cfg.g_norm)
-    return MLP(latent, info.shape[0], hidden=cfg.hidden, depth=cfg.depth, act="relu", norm=cfg.g_norm)
-
-
-def make_critic(info: DataInfo, cfg, *, norm: str, pack: int = 1) -> nn.Module:
-    """The critic; with ``pack`` m it reads m samples at once (m× the channels or inputs)."""
-    if info.is_image:
-        c, h, _ = info.shape
-        return ConvEncoder(c * pack, h, 1, width=cfg.width, norm=norm)
-    return MLP(info.shape[0] * pack, 1, hidden=cfg.hidden, depth=cfg.depth, act="lrelu")
+GAME_NAMES = "|".join(games.GAMES)
 
 
 def pack_samples(x: Tensor, m: int) -> Tensor:
@@ -51,35 +41,49 @@ def unpack_samples(x: Tensor, m: int) -> Tensor:
 
 
 class GAN(GenerativeModel):
-    """BCE discriminator; generator loss ``nonsaturating`` (-log D(G(z))) or ``minimax`` (log(1-D(G(z))))."""
+    """A generator and a critic playing ``cfg.loss`` (default: BCE, non-saturating generator loss)."""
 
-    help = "GAN with BCE discriminator; generator loss nonsaturating (default) or minimax (--set loss=minimax)"
+    help = f"GAN: BCE discriminator, non-saturating generator loss; other games: --set loss={GAME_NAMES}"
 
     @dataclass
-    class Config:
-        latent_dim: int = 0  # noise size; 0 = 128 for images, 8 for vectors
-        width: int = 64  # conv width (images)
-        hidden: int = 256  # MLP width (vectors)
-        depth: int = 3  # MLP hidden layers (vectors)
-        loss: str = choice("nonsaturating", ("nonsaturating", "minimax"))  # generator loss
-        lr: float = 2e-4  # Adam learning rate, both nets (DCGAN)
-        beta1: float = 0.5  # Adam β1 = 0.5 (DCGAN): momentum 0.9 makes the game oscillate
-        beta2: float = 0.999  # Adam β2
-        d_steps: int = 1  # critic updates per generator update
+    class Config(NetSizes):
+        width: int = 64  # conv width (images): DCGAN's
+        loss: str = choice("nonsaturating", games.NAMES)  # adversarial game (genlab.games.GAMES)
+        lr: float = 0.0  # Adam learning rate, both nets; 0 = the game's (2e-4 as DCGAN; wgan-gp 1e-4)
+        beta1: float = -1.0  # Adam β1; -1 = the game's (0.5 as DCGAN; wgan-gp 0)
+        beta2: float = -1.0  # Adam β2; -1 = the game's (0.999; wgan-gp 0.9)
+        d_steps: int = 0  # critic updates per generator update; 0 = the game's (1; wgan-gp 5)
+        gp_weight: float = 10.0  # λ of the gradient penalty (wgan-gp)
+        a: float = 0.0  # lsgan: D's target for fakes
+        b: float = 1.0  # lsgan: D's target for reals
+        c: float = 1.0  # lsgan: the value G wants D to output for fakes
         # BatchNorm in G (DCGAN; PacGAN's 2-D generator): several times faster to sharp modes on grid25
         g_norm: str = choice("batch", ("batch", "none"))
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
         pack: int = 1  # PacGAN: the critic judges packs of this many samples (1 = plain GAN)
+        augment: str = ""  # DiffAugment policy for the critic's inputs: color,translation,cutout ("" = none)
+
+        def __post_init__(self) -> None:
+            # The saved config holds the game's registry name and the optimizer it trained with.
+            game = games.game(self.loss)
+            self.loss = games.canonical(self.loss)
+            self.lr = self.lr or game.lr
+            self.beta1 = game.betas[0] if self.beta1 == -1 else self.beta1
+            self.beta2 = game.betas[1] if self.beta2 == -1 else self.beta2
+            self.d_steps = self.d_steps or game.d_steps
 
         def validate(self) -> None:
+            parse_policy(self.augment)
             if self.pack < 1:
                 raise BadInputError(f"pack must be a positive integer, got {self.pack}")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
-            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 1:
-                raise BadInputError("latent_dim must be >= 0 and width, hidden, depth, d_steps >= 1")
-            if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-                raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
+            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 0:
+                raise BadInputError("latent_dim, d_steps must be >= 0 and width, hidden, depth >= 1 "
+                                    "(d_steps 0 = the game's default)")
+            if self.lr < 0 or self.gp_weight < 0 or not all(0 <= b < 1 for b in (self.beta1, self.beta2)):
+                raise BadInputError("lr, gp_weight must be >= 0 and beta1, beta2 in [0, 1) "
+                                    "(lr 0 or beta -1 = the game's default)")
 
         def validate_batch(self, local_batch: int) -> None:
             """Each process's batch must split into whole packs."""
@@ -89,7 +93,7 @@ class GAN(GenerativeModel):
     phases = ("d", "g")
     parts = {"d": ("D",), "g": ("G",)}
     ema_part = "G"
-    critic_norm = "batch"  # DCGAN discriminator
+    critic_norm = "batch"  # DCGAN discriminator, unless the game needs another
     # 2-D recipe, tuned on grid25 for about two CPU-minutes (docs/benchmarks.md, tuning runs):
     # a batch of 64 holds 2-3 points per mode, 256 lets D see every mode; 128-wide nets run twice
     # the updates of 256-wide ones in the same time and end sharper (6,000 steps: 43% HQ vs 27%
@@ -99,9 +103,19 @@ class GAN(GenerativeModel):
     def __init__(self, cfg, info: DataInfo):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
-        self.G = make_generator(info, self.latent_dim, cfg)
+        self.G = data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
         self.critic_pack = cfg.pack
-        self.D = make_critic(info, cfg, norm=self.critic_norm, pack=cfg.pack)
+        packed = (info.shape[0] * cfg.pack, *info.shape[1:])  # m× the channels or inputs
+        self.D = data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu")
+
+    @property
+    def game(self) -> games.Game:
+        """The game of ``cfg.loss`` with this config's settings (read at each use: cfg is the source)."""
+        return games.game(self.cfg.loss, self.cfg)
+
+    def d_norm(self) -> str:
+        """The critic's norm: the game's where it needs one (a per-sample penalty), else the family's."""
+        return self.game.critic_norm or self.critic_norm
 
     def repeats(self) -> dict[str, int]:
         return {"d": self.cfg.d_steps, "g": 1}
@@ -112,13 +126,11 @@ class GAN(GenerativeModel):
         start = total * (1 - self.cfg.lr_decay)
         return 1.0 if step < start or self.cfg.lr_decay == 0 else (total - step) / (total - start)
 
-    # -- the two pieces a variant overrides -----------------------------------------------
-
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return losses.bce_d_loss(real_out, fake_out)
+        return self.game.d_loss(real_out, fake_out)
 
     def g_loss(self, fake_out: Tensor) -> Tensor:
-        return losses.ADVERSARIAL[self.cfg.loss][1](fake_out)
+        return self.game.g_loss(fake_out)
 
     # -- contract -------------------------------------------------------------------------
 
@@ -130,24 +142,24 @@ class GAN(GenerativeModel):
         return self.D(pack_samples(self.to_net(x), self.critic_pack))
 
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real_out, fake_out = self.critic(real), self.critic(fake)
-        loss = self.d_loss(real_out, fake_out)
-        return loss, {"loss_d": loss.item(), **self.health(real_out, fake_out)}
-
-    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
-        """D accuracy on real and fake (logit > 0 means 'real'); a D at 100% starves G."""
-        return {"d_acc_real": (real_out > 0).float().mean().item(),
-                "d_acc_fake": (fake_out <= 0).float().mean().item()}
+        # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
+        real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
+        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, gp_weight=self.cfg.gp_weight)
+        return loss, {k: v.item() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
         real = batch["x"]
         if phase == "d":
             return self.critic_loss(real, self.generate(len(real)).detach())
-        loss = self.g_loss(self.critic(self.generate(len(real))))
+        fake = pack_samples(self.augmented(self.to_net(self.generate(len(real)))), self.critic_pack)
+        loss = self.g_loss(self.D(fake))
         return loss, {"loss_g": loss.item()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n)
+
+    def latent(self) -> Latent | None:
+        return Latent(self.latent_dim, lambda z: self.output(self.G(z)))  # G's noise
 
 
 class LSGAN(GAN):
@@ -157,21 +169,7 @@ class LSGAN(GAN):
 
     @dataclass
     class Config(GAN.Config):
-        loss: str = choice("lsgan", ("lsgan",))  # fixed: least squares
-        a: float = 0.0  # D's target for fakes
-        b: float = 1.0  # D's target for reals
-        c: float = 1.0  # the value G wants D to output for fakes
-
-    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return losses.lsgan_d_loss(real_out, fake_out, a=self.cfg.a, b=self.cfg.b)
-
-    def g_loss(self, fake_out: Tensor) -> Tensor:
-        return losses.lsgan_g_loss(fake_out, c=self.cfg.c)
-
-    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
-        mid = (self.cfg.a + self.cfg.b) / 2  # closer to b means 'real'
-        return {"d_acc_real": (real_out > mid).float().mean().item(),
-                "d_acc_fake": (fake_out <= mid).float().mean().item()}
+        loss: str = choice("lsgan", games.NAMES)  # adversarial game (default: least squares)
 
 
 class WGANGP(GAN):
@@ -181,15 +179,8 @@ class WGANGP(GAN):
 
     @dataclass
     class Config(GAN.Config):
-        loss: str = choice("wgan", ("wgan",))  # fixed: Wasserstein
-        lr: float = 1e-4  # Adam(1e-4, β=(0, 0.9)) as in Gulrajani et al. 2017, Alg. 1
-        beta1: float = 0.0  # no momentum: the critic's target moves every step
-        beta2: float = 0.9
-        d_steps: int = 5  # n_critic
-        gp_weight: float = 10.0  # λ
+        loss: str = choice("wgan-gp", games.NAMES)  # adversarial game (default: Wasserstein + penalty)
 
-    # The penalty is per-sample, so the critic must not mix samples: no BatchNorm.
-    critic_norm = "layer"
     # On 2-D data, the settings of the authors' released toy experiments (gan_toy.py): λ = 0.1
     # ("smaller lambda seems to help for toy tasks specifically"), Adam β1 = 0.5, batch 256.
     # Measured here on grid25 at 3,000 steps: all 25 modes with these, 17 with the image defaults.
@@ -197,28 +188,3 @@ class WGANGP(GAN):
     # its mass per mode is the most even of the families, which critic-guided sampling keeps.
     presets = {"vector": {"batch_size": 256, "gp_weight": 0.1, "beta1": 0.5, "hidden": 128, "steps": 1400,
                           "lr_decay": 0.5}}
-
-    def g_loss(self, fake_out: Tensor) -> Tensor:
-        return losses.wgan_g_loss(fake_out)
-
-    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return losses.wgan_d_loss(real_out, fake_out)
-
-    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
-        # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
-        real = pack_samples(self.to_net(real), self.critic_pack)
-        fake = pack_samples(self.to_net(fake), self.critic_pack)
-        real_out, fake_out = self.D(real), self.D(fake)
-        w = self.d_loss(real_out, fake_out)
-        eps = self.rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
-        gp = losses.gradient_penalty(self.D, real, fake, eps, weight=self.cfg.gp_weight)
-        loss = w + gp
-        return loss, {"loss_d": loss.item(), "wasserstein": -w.item(), "gp": gp.item(),
-                      **self.health(real_out, fake_out)}
-
-    def health(self, real_out: Tensor, fake_out: Tensor) -> dict[str, float]:
-        thr = 0.5 * (real_out.mean() + fake_out.mean())  # a critic has no fixed threshold
-        return {"d_acc_real": (real_out > thr).float().mean().item(),
-                "d_acc_fake": (fake_out <= thr).float().mean().item()}
-
-

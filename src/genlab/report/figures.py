@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genlab.training.checkpoint import atomic_write
+from genlab.io import atomic_write
 
 
 def save_grid(images: Tensor, path: str | Path, *, nrow: int | None = None) -> None:

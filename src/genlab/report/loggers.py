@@ -60,7 +60,7 @@ class CsvLogger:
 
     def scalars(self, step: int, row: dict) -> None:
         if self.f is None:  # the columns are fixed by the first row (and the kept header)
-            from genlab.training.checkpoint import atomic_write
+            from genlab.io import atomic_write
 
             fields = list(self.fields or [])
             fields += [k for k in dict.fromkeys([*row, *self.extra]) if k not in fields]

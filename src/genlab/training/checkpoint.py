@@ -1,4 +1,4 @@
-"""Run folders and checkpoints: atomic writes, safe loads.
+"""Run folders and checkpoints: atomic writes (``genlab.io``), safe loads.
 
 Layout of a run folder::
 
@@ -28,54 +28,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from genlab.errors import BadRunError
+from genlab.io import DIR_MODE, atomic_write, atomic_write_text, fsync_dir
 
 CONFIG, WEIGHTS, STATE, CKPT_DIR = "config.json", "model.safetensors", "state.pt", "checkpoints"
 FORMAT = 1  # run-folder format; a run written by a newer genlab with a higher format is refused
 RUN_FILES = (CONFIG, WEIGHTS, STATE, "metrics.csv", "samples", CKPT_DIR, "tensorboard")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp/mkdtemp create private (0600/0700) entries; the renamed files get the usual modes
-_UMASK = _umask()
-FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then fsync and rename onto ``path``; the tmp file never survives."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_config(run_dir: Path, config: dict) -> None:
@@ -134,7 +91,7 @@ def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(ckpts)
+    fsync_dir(ckpts)
     for old in sorted(p for p in ckpts.glob("step_*") if p.is_dir())[:-keep_last]:
         _discard(old)
     for stale in ckpts.glob(".step_*"):  # left by a crash mid-write or mid-delete

@@ -1,36 +1,38 @@
 """The one training loop, for every family, on Lightning Fabric.
 
-For each step and each due phase of the model: take the next batch, seed the noise, make only
-that phase's parameters trainable, ``model.loss(phase, batch)``, backward, step. The trainer
-owns devices, precision and data parallelism (Fabric), EMA, logging, sample figures,
-checkpoints, interruption and the NaN guard. It knows no model by name.
+    for step in range(start, steps):
+        for each phase of the model, as many times as it repeats:
+            next batch, seed the noise, only that phase's parts trainable,
+            loss, backward, step (a non-finite loss or gradient: stop, or skip with nan_policy=skip)
+        update the EMA
+        callbacks: metrics row, progress, checkpoint, sample figure, stop on Ctrl-C / SIGTERM
+    callbacks at the end: the final checkpoint and sample figure
 
-Determinism: batch order and every noise draw are functions of ``(seed, batch counter)`` only,
-so a resumed run reproduces an uninterrupted one bit for bit, and under data parallelism
-each rank sees exactly its slice of what one process would see for the global batch.
+The trainer owns devices, precision and data parallelism (Fabric), the EMA and the NaN guard;
+the side outputs hang off the loop as callbacks (``training/callbacks.py``). It knows no model
+by name. Batches and noise are functions of ``(seed, batch counter)`` (``training/batches.py``),
+which makes resume bit-exact and N processes see what one process would see.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import signal
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from genlab.config import TrainConfig
 from genlab.data import DataBundle
 from genlab.errors import BadInputError, GenlabError
 from genlab.models.base import GenerativeModel
-from genlab.report.loggers import make_logger
+from genlab.training.batches import BatchSource, batch_seed, seed_noise
+from genlab.training.callbacks import Callback, default_callbacks
 from genlab.training.checkpoint import save_checkpoint
 
-SAMPLE_N = {"image": 64, "vector": 1000}
 MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
 
@@ -38,58 +40,31 @@ class TrainingDiverged(GenlabError):
     """A NaN/Inf loss or an exploding gradient stopped the run."""
 
 
-class TrainingInterrupted(GenlabError):
-    """Ctrl-C or SIGTERM: a checkpoint was saved; the run can be resumed.
-    Exits with the shell's convention for a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
-
-    exit_code = 130
-
-    def __init__(self, message: str, *, signum: int = signal.SIGINT, report: bool = True):
-        super().__init__(message)
-        # The other ranks of a data-parallel run exit 0 after the shared checkpoint: the launcher
-        # kills the whole group as soon as any worker ends non-zero, which would cut rank 0 short
-        self.exit_code = 128 + int(signum) if report else 0
-        self.report = report
-
-
 class PeerLost(GenlabError):
     """Another process of a data-parallel run ended: this one stops instead of waiting forever."""
 
 
-def batch_seed(seed: int, k: int) -> int:
-    """A distinct, reproducible seed per (run seed, batch counter)."""
-    return (seed * 1_000_003 + k * 7_919 + 12_345) % (2**63 - 1)
+def warmed_ema(decay: float):
+    """The EMA update with the usual warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)),
+    so a short run's average is not dominated by its random initial weights (0.999 alone keeps 22% of
+    them after 1,500 steps). The decay stays a tensor: no host synchronisation."""
 
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        d = ((1 + n) / (10 + n)).clamp(max=decay).to(averaged[0].dtype) if averaged else None
+        for a, c in zip(averaged, current):
+            a.lerp_(c, (1 - d).to(a.dtype)) if a.is_floating_point() else a.copy_(c)
 
-class BatchSource:
-    """Batches drawn without replacement, epoch by epoch, from a reproducible permutation."""
-
-    def __init__(self, x: torch.Tensor, batch_size: int, seed: int, rank: int, world: int):
-        if len(x) < batch_size:
-            raise BadInputError(f"batch_size {batch_size} is larger than the dataset ({len(x)} items); "
-                                f"use --batch-size {len(x)} or less")
-        self.x, self.bs, self.seed = x, batch_size, seed
-        self.local = batch_size // world
-        self.lo = rank * self.local
-        self.per_epoch = len(x) // batch_size
-        self._epoch, self._perm = -1, None
-
-    def indices(self, k: int) -> torch.Tensor:
-        epoch, pos = divmod(k, self.per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 7_777 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(len(self.x), generator=g)
-        start = pos * self.bs + self.lo
-        return self._perm[start:start + self.local]
+    return update
 
 
 class Trainer:
     def __init__(self, model: GenerativeModel, data: DataBundle, cfg: TrainConfig, run_dir: Path,
                  *, quiet: bool = False, resume_state: dict | None = None, resume_ema: dict | None = None,
-                 command: str = ""):
+                 command: str = "", callbacks: list[Callback] | None = None):
         self.model, self.data, self.cfg, self.run_dir = model, data, cfg, Path(run_dir)
-        self.quiet, self.resume_state, self.resume_ema, self.command = quiet, resume_state, resume_ema, command
-        self.stop_signal: int | None = None
+        self.resume_state, self.resume_ema = resume_state, resume_ema
+        self.callbacks = default_callbacks(quiet=quiet, command=command) if callbacks is None else callbacks
+        self.skipped, self.bad_in_a_row = 0, 0  # updates skipped by nan_policy=skip: in all, in a row
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -133,7 +108,7 @@ class Trainer:
         self.ema = None
         if cfg.ema and model.ema_part:
             self.ema = AveragedModel(self.originals[model.ema_part], use_buffers=True,
-                                     multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+                                     multi_avg_fn=warmed_ema(cfg.ema_decay))
             if self.resume_ema:
                 self.ema.module.load_state_dict(self.resume_ema)
         rank, world = fabric.global_rank, fabric.world_size
@@ -194,47 +169,17 @@ class Trainer:
         return b
 
     def fit(self) -> GenerativeModel:
-        # handlers first: a signal during start-up (process launch, data to device) must still
-        # end every rank through the agreed stop, not kill rank 0 and orphan the workers
-        old_handlers = self._install_signals()
-        grace = 30.0
-        try:
-            self._setup()
-            return self._fit()
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now, workers included
-            grace = 0.0
-            raise
-        except Exception as e:
-            fabric = getattr(self, "fabric", None)  # None: the start itself failed
-            if fabric is not None and fabric.world_size > 1 and _is_peer_failure(e):
-                raise PeerLost(
-                    f"another process of this {fabric.world_size}-process run stopped "
-                    f"({_first_sentence(e)}); the last checkpoint in {self.run_dir} is kept; "
-                    f"resume with --resume") from None
-            raise
-        finally:
-            self._restore_signals(old_handlers)
-            self._reap_workers(grace)
-
-    def _fit(self) -> GenerativeModel:
-        model, cfg, fabric = self.model, self.cfg, self.fabric
-        model.train()
-        reps = model.repeats()
-        per_step = sum(reps.values())
-        total = cfg.steps
-        extra = ("modes", "skipped") if self.data.modes is not None else ("skipped",)
-        self.log = log = make_logger(cfg.logger, self.run_dir, self.start, extra) if fabric.is_global_zero else None
-        self.bad_in_a_row = 0
-        progress = _Progress(total, self.start, quiet=self.quiet or not fabric.is_global_zero)
-        skipped, t0, logs, step = 0, time.perf_counter(), {}, self.start
-        phase_params = {p: model.phase_parameters(p) for p in model.phases}
-        try:
-            for step in range(self.start, total):
-                factor = model.lr_factor(step, total)
-                if factor != 1.0 or step == self.start:
-                    for p, o in self.opts.items():
-                        for g, lr in zip(o.param_groups, self.base_lrs[p]):
-                            g["lr"] = lr * factor
+        """Train from the first (or resumed) step to ``cfg.steps``, as the module docstring shows;
+        returns the model in eval mode."""
+        with self._session():
+            model, cfg, fabric = self.model, self.cfg, self.fabric
+            model.train()
+            reps = model.repeats()
+            per_step = sum(reps.values())
+            logs: dict = {}
+            phase_params = {p: model.phase_parameters(p) for p in model.phases}
+            for step in range(self.start, cfg.steps):
+                self._set_lr(step)
                 k = step * per_step
                 check_grads = (step + 1) % cfg.log_every == 0
                 for phase in model.phases:
@@ -247,7 +192,7 @@ class Trainer:
                             loss, out = model.loss(phase, batch)
                         opt = self.opts[phase]
                         if not math.isfinite(loss.item()):
-                            skipped += self._diverged(step, phase, "loss", loss.item())
+                            self.skipped += self._diverged(step, phase, "loss", loss.item())
                             continue
                         opt.zero_grad(set_to_none=True)
                         fabric.backward(loss) if self.wrapped else loss.backward()
@@ -256,7 +201,7 @@ class Trainer:
                         if check_grads:
                             out[f"grad_norm_{phase}"] = gn
                         if not math.isfinite(gn) or gn > cfg.max_grad_norm:
-                            skipped += self._diverged(step, phase, "gradient norm", gn)
+                            self.skipped += self._diverged(step, phase, "gradient norm", gn)
                             opt.zero_grad(set_to_none=True)
                             continue
                         opt.step()
@@ -264,55 +209,57 @@ class Trainer:
                         logs.update(out)
                 if self.ema is not None:
                     self.ema.update_parameters(self.originals[model.ema_part])
-                done = step + 1
-                if log is not None and (done % cfg.log_every == 0 or done == total):
-                    row = {"step": done, "time": round(time.perf_counter() - t0, 3), **logs}
-                    if self.data.modes is not None and done % (cfg.log_every * 10) == 0:
-                        row["modes"] = self._live_modes()
-                    if skipped:
-                        row["skipped"] = skipped
-                    log.scalars(done, row)
-                progress.update(done, logs)
-                if cfg.sample_every and done % cfg.sample_every == 0 and done != total:
-                    self.write_samples(done)
-                if done % cfg.ckpt_every == 0 and done != total:
-                    self.checkpoint(done)
-                stop = self._agreed_stop()
-                if stop:
-                    self.checkpoint(done)
-                    raise TrainingInterrupted(
-                        f"interrupted at step {done}/{total}; checkpoint saved in {self.run_dir}; "
-                        f"resume with: {self.command or 'genlab train ... --out ' + str(self.run_dir)} --resume",
-                        signum=stop, report=fabric.is_global_zero)
-            self._check_skipped(skipped, (total - self.start) * per_step)
-            self.checkpoint(total)
-            self.write_samples(total)
-        finally:
-            progress.close()
-            for a in self.attrs:  # hand back plain modules
-                setattr(model, a, self.originals[a])
-            if log is not None:
-                log.close()
+                self._call("on_step", step + 1, logs)
+            self._check_skipped((cfg.steps - self.start) * per_step)
+            self._call("on_end", cfg.steps)
         model.eval()
         return model
 
-    def _agreed_stop(self) -> int:
-        """The signal to stop on, agreed by every rank: a signal may reach one process only
-        (``kill PID``), and a rank that stopped alone would leave the others in a collective."""
-        if self.fabric.world_size == 1:
-            return self.stop_signal or 0
-        import torch.distributed as dist
+    def _set_lr(self, step: int) -> None:
+        factor = self.model.lr_factor(step, self.cfg.steps)
+        if factor != 1.0 or step == self.start:
+            for p, o in self.opts.items():
+                for g, lr in zip(o.param_groups, self.base_lrs[p]):
+                    g["lr"] = lr * factor
 
-        flag = torch.tensor([self.stop_signal or 0], dtype=torch.int64, device=self.fabric.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return int(flag.item())
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
 
-    def _check_skipped(self, skipped: int, updates: int) -> None:
+    @contextmanager
+    def _session(self):
+        """Around the loop: the callbacks' launch hook (signal handlers) before the processes start,
+        the set-up, and whatever the end: plain modules handed back, callbacks closed, workers
+        reaped; a collective that failed because another process went away becomes one clear error."""
+        self._call("on_launch")
+        grace = 30.0
+        try:
+            self._setup()
+            self._call("on_start")
+            yield
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, workers included
+            grace = 0.0
+            raise
+        except Exception as e:
+            fabric = getattr(self, "fabric", None)  # None: the start itself failed
+            if fabric is not None and fabric.world_size > 1 and _is_peer_failure(e):
+                raise PeerLost(
+                    f"another process of this {fabric.world_size}-process run stopped "
+                    f"({_first_sentence(e)}); the last checkpoint in {self.run_dir} is kept; "
+                    f"resume with --resume") from None
+            raise
+        finally:
+            for a in getattr(self, "attrs", ()):  # hand back plain modules
+                setattr(self.model, a, self.originals[a])
+            self._call("on_close")
+            self._reap_workers(grace)
+
+    def _check_skipped(self, updates: int) -> None:
         """Skipped updates are reported; a run that skipped most of them did not train."""
-        if not skipped:
+        if not self.skipped:
             return
-        msg = f"nan_policy=skip skipped {skipped} of {updates} updates (non-finite loss or gradient)"
-        if skipped * 2 > updates:
+        msg = f"nan_policy=skip skipped {self.skipped} of {updates} updates (non-finite loss or gradient)"
+        if self.skipped * 2 > updates:
             raise TrainingDiverged(f"{msg}: training diverged; {self._kept()}; lower --lr")
         if self.fabric.is_global_zero:
             print(f"warning: {msg}", file=sys.stderr, flush=True)
@@ -348,10 +295,8 @@ class Trainer:
             f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}: training diverged; {kept}; "
             f"lower --lr, or --set nan_policy=skip to skip bad batches")
 
-    # -- side outputs ---------------------------------------------------------------------
-
     @contextmanager
-    def _plain_modules(self):
+    def plain_modules(self):
         """Work done on one rank only (figures, live scores) runs the unwrapped modules: a DDP
         wrapper's forward broadcasts BatchNorm buffers, a collective the other ranks never join."""
         wrapped = {a: getattr(self.model, a) for a in self.attrs}
@@ -363,66 +308,8 @@ class Trainer:
             for a, m in wrapped.items():
                 setattr(self.model, a, m)
 
-    @torch.no_grad()
-    def _live_modes(self) -> int:
-        from genlab.metrics.toy2d import count_modes
-
-        state = torch.get_rng_state()
-        torch.manual_seed(self.cfg.seed)
-        with self._plain_modules():
-            pts = self.model.sample(1000)
-        torch.set_rng_state(state)
-        return count_modes(pts.cpu(), self.data.modes, self.data.mode_std)
-
-    @torch.no_grad()
-    def write_samples(self, step: int) -> None:
-        if not self.fabric.is_global_zero:
-            return
-        from genlab.report.figures import real_subset, save_samples
-
-        state = torch.get_rng_state()
-        torch.manual_seed(self.cfg.seed)  # the same noise at every step: progress is comparable
-        n = SAMPLE_N["image" if self.data.x.dim() == 4 else "vector"]
-        with self._plain_modules():
-            x, nrow = self.model.preview(n)
-        x = x.cpu()
-        torch.set_rng_state(state)
-        real = real_subset(self.data.x) if x.dim() == 2 else None
-        save_samples(x, self.run_dir / "samples" / f"step_{step:07d}.png", real=real,
-                     modes=self.data.modes, title=f"{self.cfg.model} step {step}", nrow=nrow)
-        if getattr(self, "log", None) is not None:
-            self.log.samples(step, x, real=real, modes=self.data.modes, title=f"{self.cfg.model} step {step}")
-
-    def _install_signals(self):
-        if not _main_thread():
-            return None
-
-        def handler(signum, frame):
-            if self.stop_signal is not None:  # second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self.stop_signal = signum
-
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        for s in old:
-            signal.signal(s, handler)
-        return old
-
-    @staticmethod
-    def _restore_signals(old) -> None:
-        for s, h in (old or {}).items():
-            signal.signal(s, h)
-
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def seed_noise(seed: int, device: torch.device) -> None:
-    """Seed the generators the loss draws from. Only the CPU one (and the current GPU's):
-    ``torch.manual_seed`` also queues seeds for every lazy device backend, recording a stack
-    trace each time, which costs more than a whole 2-D GAN step."""
-    torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        torch.cuda.manual_seed(seed)
 
 
 def set_trainable(model: GenerativeModel, phase: str, part_params: dict[str, list] | None = None) -> None:
@@ -473,12 +360,6 @@ def _first_sentence(e: BaseException) -> str:
     return (text.split(".")[0].strip() or type(e).__name__)[:100]
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _grad_norm(params) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -492,42 +373,3 @@ def _as_list(x):
 
 def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, list) else x
-
-
-class _Progress:
-    """A rich progress bar on a terminal; a plain line every 10% otherwise (readable CI logs)."""
-
-    def __init__(self, total: int, start: int, *, quiet: bool):
-        self.total, self.quiet, self.t0, self.start = total, quiet, time.perf_counter(), start
-        self.tty = sys.stderr.isatty() and not quiet
-        self.next_print = start + max(1, total // 10)
-        self.bar = None
-        if self.tty:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-
-            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[speed]} it/s"), TimeElapsedColumn(),
-                                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-                                transient=False, console=Console(stderr=True))  # stdout stays for results
-            self.task = self.bar.add_task("train", total=total, completed=start, speed="-", losses="")
-            self.bar.start()
-
-    def _speed(self, done: int) -> float:
-        return (done - self.start) / max(time.perf_counter() - self.t0, 1e-9)
-
-    def update(self, done: int, logs: dict) -> None:
-        if self.quiet:
-            return
-        losses = " ".join(f"{k}={v:.3g}" for k, v in logs.items() if k.startswith("loss") or k in ("recon", "kl"))
-        if self.bar is not None:
-            if done % 5 == 0 or done == self.total or done == self.start + 1:
-                self.bar.update(self.task, completed=done, speed=f"{self._speed(done):.1f}", losses=losses)
-        elif done >= self.next_print or done == self.total:
-            self.next_print = done + max(1, self.total // 10)
-            print(f"step {done}/{self.total}  {self._speed(done):.1f} it/s  {losses}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

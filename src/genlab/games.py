@@ -1,0 +1,122 @@
+"""Adversarial games: the one registry every GAN family (gan, cgan, cyclegan) plays from.
+
+A :class:`Game` holds what the critic and the generator minimise (pure functions of raw critic
+outputs, from :mod:`genlab.losses`), how to read the critic's health (its decision threshold),
+an optional penalty on the critic and the optimizer settings the game is known to train with.
+A new adversarial loss is one entry in :data:`GAMES` (and its closed-form test); every family
+then accepts it as ``--set loss=NAME``. :func:`critic_loss` is the critic's side of every game,
+penalty included, for every family.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from torch import Tensor
+
+from genlab import losses
+from genlab.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Game:
+    """One adversarial game. The optimizer settings are the defaults of a family's ``lr``,
+    ``beta1``, ``beta2`` and ``d_steps``; explicit settings win."""
+
+    d_loss: Callable[[Tensor, Tensor], Tensor]  # (critic outputs on real, on fake) -> scalar
+    g_loss: Callable[[Tensor], Tensor]  # critic outputs on fakes -> scalar the generator minimises
+    # critic outputs above this read as "real" (the health signals d_acc_real / d_acc_fake);
+    # None: no fixed threshold (a Wasserstein critic), read at the midpoint of the mean outputs
+    threshold: float | None = 0.0
+    penalty: Callable[..., Tensor] | None = None  # (critic, real, fake, eps, *, weight=cfg.gp_weight) -> scalar
+    critic_norm: str | None = None  # the norm the critic must use; None = the family's own
+    lr: float = 2e-4  # Adam learning rate (DCGAN)
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam β (DCGAN: momentum 0.9 makes the game oscillate)
+    d_steps: int = 1  # critic updates per generator update
+    configure: Callable[[Any], dict] | None = None  # config -> the fields its settings replace
+
+
+def _least_squares(cfg) -> dict:
+    """LSGAN's target coding from the config, where it has one: a = D's target for fakes,
+    b = for reals, c = the value G wants D to output for fakes; outputs nearer b read as real."""
+    a, b, c = getattr(cfg, "a", 0.0), getattr(cfg, "b", 1.0), getattr(cfg, "c", 1.0)
+    return {"d_loss": partial(losses.lsgan_d_loss, a=a, b=b), "g_loss": partial(losses.lsgan_g_loss, c=c),
+            "threshold": (a + b) / 2}
+
+
+GAMES: dict[str, Game] = {
+    # Goodfellow et al. 2014: BCE critic; G maximises log D(G(z)), which stays steep when D wins
+    "nonsaturating": Game(losses.bce_d_loss, losses.nonsaturating_g_loss),
+    # the original minimax game: G minimises log(1 - D(G(z))), flat while D rejects every fake
+    "minimax": Game(losses.bce_d_loss, losses.minimax_g_loss),
+    # Mao et al. 2017: least squares on raw outputs, targets a = 0 (fake), b = 1 (real), c = 1
+    "lsgan": Game(losses.lsgan_d_loss, losses.lsgan_g_loss, threshold=0.5, configure=_least_squares),
+    # Gulrajani et al. 2017, Alg. 1: penalty λ = cfg.gp_weight on interpolates. The penalty is per
+    # sample, so the critic must not mix samples (no BatchNorm); Adam(1e-4, β = (0, 0.9)) with no
+    # momentum, as the critic's target moves every step; 5 critic updates per generator update.
+    "wgan-gp": Game(losses.wgan_d_loss, losses.wgan_g_loss, threshold=None, penalty=losses.gradient_penalty,
+                    critic_norm="layer", lr=1e-4, betas=(0.0, 0.9), d_steps=5),
+    # Lim & Ye 2017 (SNGAN, BigGAN): a margin of 1 on each side for the critic, -E[D(G(z))] for G
+    "hinge": Game(losses.hinge_d_loss, losses.wgan_g_loss),
+}
+
+# Names of games in runs saved before the registry: cgan's "bce", the wgan-gp model's "wgan".
+ALIASES = {"bce": "nonsaturating", "wgan": "wgan-gp"}
+
+
+class _Names:
+    """The values a family's ``loss`` accepts (its ``choice``), read from GAMES when asked, so that
+    an entry added to GAMES is at once valid everywhere; errors list the games, old names still load."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(GAMES)
+
+    def __len__(self) -> int:
+        return len(GAMES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in GAMES or name in ALIASES
+
+
+NAMES = _Names()
+
+
+def canonical(name: str) -> str:
+    """The registry name of ``name`` (an old name becomes the game's)."""
+    name = ALIASES.get(name, name)
+    if name not in GAMES:
+        raise BadInputError(f"loss={name!r} is not allowed; valid: {', '.join(GAMES)}")
+    return name
+
+
+def game(name: str, cfg=None) -> Game:
+    """The game ``name``, with the settings it reads from ``cfg`` (LSGAN's targets) applied."""
+    g = GAMES[canonical(name)]
+    return dataclasses.replace(g, **g.configure(cfg)) if g.configure and cfg is not None else g
+
+
+def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight: float) -> tuple[Tensor, dict]:
+    """The critic's loss in game ``g`` and the numbers worth logging, as tensors: ``loss_d``,
+    ``wasserstein`` (the gap of the mean outputs, for a game without a fixed threshold), ``gp``
+    (with a penalty), ``d_acc_real`` and ``d_acc_fake`` (a critic at 100% starves the generator).
+
+    ``real`` and ``fake`` are critic inputs (network units); ``critic`` maps them to raw outputs
+    (a conditional model binds the label, so the penalty interpolates within a class);
+    ``rand(n, *shape)`` draws the penalty's ε from the model's seeded noise, only when there is one.
+    """
+    real_out, fake_out = critic(real), critic(fake)
+    loss = g.d_loss(real_out, fake_out)
+    logs, thr = {}, g.threshold
+    if thr is None:
+        logs["wasserstein"] = real_out.mean() - fake_out.mean()
+        thr = 0.5 * (real_out.mean() + fake_out.mean())
+    if g.penalty is not None:
+        eps = rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
+        logs["gp"] = g.penalty(critic, real, fake, eps, weight=gp_weight)
+        loss = loss + logs["gp"]
+    accuracy = {"d_acc_real": (real_out > thr).float().mean(), "d_acc_fake": (fake_out <= thr).float().mean()}
+    return loss, {"loss_d": loss, **logs, **accuracy}

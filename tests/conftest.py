@@ -61,3 +61,16 @@ def tiny_cyclegan_run(unpaired_domains, tmp_path_factory):
     a, b = unpaired_domains
     return tiny_run(tmp_path_factory, "cyclegan", f"unpaired:{a},{b}", steps=2, batch_size=4, image_size=16,
                     sample_every=0, overrides={"width": 4, "blocks": 1})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Folder caches of every test (in-process and CLI subprocesses) go to a temporary folder,
+    never the user's ~/.cache/genlab."""
+    old = os.environ.get("GENLAB_CACHE")
+    os.environ["GENLAB_CACHE"] = str(tmp_path_factory.mktemp("genlab-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GENLAB_CACHE", None)
+    else:
+        os.environ["GENLAB_CACHE"] = old

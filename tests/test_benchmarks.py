@@ -24,6 +24,8 @@ EXPECTED = {
     "lessons": lambda r: set(r) == {"minimax", "lsgan_grad", "wgan_stability", "vae_vs_gan", "reparam", "conditional"}
     and r["reparam"]["holds"] is True and r["lsgan_grad"]["holds"] is True
     and r["minimax"]["minimax"]["grad_norm_g_first_half"] > 0,
+    "folder_cache": lambda r: r["first_run"]["processes"] >= 1 and r["first_run"]["cache_build_s"] > 0
+    and r["second_run"]["time_to_first_step_s"] > 0 and r["second_run"]["samples_per_s"] > 0,
     "trainer_overhead": lambda r: set(r) == {"gan2d_grid25", "dcgan32_shapes"}
     and all(v["ratio"] > 0 and v["genlab_samples_per_s"] > 0 for v in r.values()),
 }

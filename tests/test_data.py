@@ -10,8 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab.data import DATASETS, DataBundle, DatasetSpec, load_data, parse_spec
+from genlab.data import DATASETS, DataBundle, DatasetSpec, Pixels, load_data, parse_spec
+from genlab.data.base import uint8_to_unit
 from genlab.errors import BadInputError, UnknownNameError
+from genlab.training.batches import BatchSource
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Image folders are cached in a temporary folder, not in the user's ~/.cache."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+
 
 # --- registry and spec parsing --------------------------------------------------------------
 
@@ -348,3 +357,71 @@ def test_torchvision_sets_read_files_already_in_root(tmp_path, no_network, name,
 def test_bundle_sample_shape_property():
     bundle = DataBundle(spec="x", kind="vector", x=torch.zeros(4, 3))
     assert bundle.sample_shape == (3,) and bundle.meta == {} and bundle.class_names == []
+
+
+# --- storage: uint8 pixels, float batches ----------------------------------------------------
+
+
+def _batches_match_the_whole_set(data, batch_size=16):
+    """Every batch drawn from the stored pixels equals the same rows of the float view ``x``,
+    for one process and for each half of a two-process batch."""
+    for part in data.sizes:
+        whole = getattr(data, part)
+        one = BatchSource(data.source(part), batch_size, seed=1, rank=0, world=1)
+        halves = [BatchSource(data.source(part), batch_size, seed=1, rank=r, world=2) for r in (0, 1)]
+        for k in (0, 1, one.per_epoch + 2):
+            assert torch.equal(one.batch(k), whole[one.indices(k)])
+            assert torch.equal(torch.cat([h.batch(k) for h in halves]), one.batch(k))
+
+
+@pytest.mark.parametrize("name, kwargs, max_value", [
+    ("digits", {}, 16.0), ("digits", {"image_size": 12}, 16.0), ("mnist5k", {}, 255.0),
+    ("mnist5k", {"image_size": 20, "split": "test"}, 255.0),
+])
+def test_embedded_images_are_stored_as_uint8_and_batched_as_floats(name, kwargs, max_value):
+    data = load_data(name, **kwargs)
+    pixels = data.source()
+    assert isinstance(pixels, Pixels) and pixels.data.dtype == np.uint8 and pixels.max_value == max_value
+    assert pixels.data.nbytes == pixels.data.size  # one byte a pixel, at the native size
+    assert data.sample_shape == tuple(data.x.shape[1:]) and data.x.dtype == torch.float32
+    assert data.x is data.x  # the float view is built once
+    if not kwargs.get("image_size"):
+        assert torch.equal(data.x, uint8_to_unit(pixels.data, max_value))
+    _batches_match_the_whole_set(data)
+
+
+def test_folder_and_unpaired_batches_match_the_whole_set(tmp_path):
+    for i in range(6):
+        _save(tmp_path / "a" / f"{i}.png", "RGB", (9 + i, 7), (30 * i, 200, 10))
+        _save(tmp_path / "b" / f"{i}.png", "L", (8, 11), 40 * i)
+    folder = load_data(f"folder:{tmp_path / 'a'}", image_size=8)
+    assert isinstance(folder.source(), Pixels) and folder.source().data.dtype == np.uint8
+    _batches_match_the_whole_set(folder, batch_size=4)
+    pair = load_data(f"unpaired:{tmp_path / 'a'},{tmp_path / 'b'}", image_size=8)
+    assert pair.sample_shape == (3, 8, 8) and pair.x_b.shape == (6, 3, 8, 8)  # gray B repeated to RGB
+    _batches_match_the_whole_set(pair, batch_size=4)
+
+
+def test_bundle_parts_can_be_replaced_by_float_tensors():
+    data = load_data("digits")
+    data.x = data.x[:10].expand(-1, 3, -1, -1)
+    assert data.source() is data.x and data.sample_shape == (3, 8, 8) and data.sizes == {"x": 10}
+
+
+def test_shapes_stay_float_because_their_values_are_not_8_bit():
+    data = load_data("shapes", image_size=8)
+    assert isinstance(data.source(), torch.Tensor) and data.source() is data.x
+    assert not torch.equal(data.x, uint8_to_unit(((data.x + 1) * 127.5).round().to(torch.uint8)))
+
+
+def test_torchvision_sets_are_stored_as_uint8(tmp_path, no_network):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    data = load_data("mnist", root=str(tmp_path), image_size=14)
+    assert data.source().data.dtype == np.uint8 and data.source().data.shape == (20, 1, 28, 28)
+    assert data.sample_shape == (1, 14, 14)
+    _batches_match_the_whole_set(data, batch_size=8)

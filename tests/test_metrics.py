@@ -217,3 +217,21 @@ def test_inception_from_a_local_torchvision_file_gives_2048_features(tmp_path):
     assert ex.name == "inception" and ex.sha256 == F.sha256_file(path)
     feats = ex.embed(torch.rand(2, 1, 28, 28) * 2 - 1)  # gray 28 px -> RGB 299 px inside
     assert feats.shape == (2, 2048) and torch.isfinite(feats).all()
+
+
+def test_confidence_and_rarest_class_share_in_closed_form():
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
+    s = class_scores(probs.argmax(1), 2, probs)
+    assert abs(s["confidence"] - (0.9 + 0.6 + 0.8 + 0.7) / 4) < 1e-9
+    assert s["min_share"] == 0.25 and s["histogram"] == [3, 1]
+
+
+def test_held_out_digits_are_confident_and_balanced():
+    from genlab.data import load_data
+    from genlab.metrics.features import load_classifier
+
+    clf = load_classifier("mnist5k_cls")
+    x = load_data("mnist5k", split="test").x
+    probs = clf.probs(x)
+    s = class_scores(probs.argmax(1), 10, probs)
+    assert 0.85 < s["confidence"] < 0.97 and s["min_share"] > 0.05 and s["coverage"] == 1.0

@@ -39,7 +39,8 @@ def test_defaults_on_a_2d_run_follow_the_mode_protocol(tiny_gan_run):
 def test_image_vae_gets_every_applicable_metric(tiny_vae_image_run):
     scores = by_name(genlab.evaluate(tiny_vae_image_run, n=200, k=20))
     expected = {f"{m}_digits_cls" for m in ("fd", "kid", "precision", "recall", "density", "coverage")}
-    expected |= {"sharpness", "class_coverage", "class_entropy", "recon_mse", "psnr", "ssim", "elbo", "nll", "bpd"}
+    expected |= {"sharpness", "class_coverage", "class_entropy", "confidence", "class_min_share", "recon_mse", "psnr",
+                 "ssim", "elbo", "nll", "bpd"}
     assert set(scores) == expected
     fd = scores["fd_digits_cls"]
     card = json.loads((genlab.metrics.features.WEIGHTS_DIR / "digits_cls.json").read_text())

@@ -88,7 +88,8 @@ class EvalContext(Context):
 
             train = self.cfg["train"]
             return load_data(self.data_spec, image_size=train.get("image_size") or None,
-                             root=train.get("root") or None, seed=REFERENCE_SEED, split=split)
+                             root=train.get("root") or None, seed=REFERENCE_SEED, split=split,
+                             cache_dir=train.get("cache_dir") or None)
         return self.memo(f"data_{split}", load)
 
     def _test(self) -> Tensor:

@@ -123,13 +123,25 @@ class DataBundle:
             self._floats[part] = stored.full()
         return self._floats[part]
 
+    def _replace(self, part: str, value: torch.Tensor | Pixels | None) -> None:
+        self._parts[part] = value
+        self._floats.pop(part, None)
+
     @property
     def x(self) -> torch.Tensor:
         return self._float("x")
 
+    @x.setter
+    def x(self, value: torch.Tensor | Pixels) -> None:
+        self._replace("x", value)
+
     @property
     def x_b(self) -> torch.Tensor | None:
         return self._float("x_b")
+
+    @x_b.setter
+    def x_b(self, value: torch.Tensor | Pixels | None) -> None:
+        self._replace("x_b", value)
 
     @property
     def sizes(self) -> dict[str, int]:

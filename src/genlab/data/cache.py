@@ -82,7 +82,7 @@ def _open(root: Path, key: str) -> tuple[np.ndarray, list] | str | None:
         manifest = json.loads(path.read_text())
         if manifest.get("checksum") != _checksum(manifest) or manifest.get("key") != key:
             return "its manifest does not match its checksum"
-        data = root / manifest["file"]
+        data = root / f"folder-{key}.npy"
         size = data.stat().st_size if data.is_file() else 0
         if size != manifest["bytes"]:
             return f"{data.name} has {size} bytes, its manifest says {manifest['bytes']}"
@@ -94,8 +94,8 @@ def _open(root: Path, key: str) -> tuple[np.ndarray, list] | str | None:
     return pixels, [tuple(f) for f in manifest["failed"]]
 
 
-def cached_images(top: Path, listing: Listing, paths: list[Path], size: int, *, cache_dir, decode: Decoder,
-                  relist: Callable[[], Listing]) -> tuple[np.ndarray | None, list[tuple[str, str]]]:
+def cached_images(top: Path, listing: Listing, paths: list[Path], size: int, *, cache_dir: str | None,
+                  decode: Decoder, relist: Callable[[], Listing]) -> tuple[np.ndarray | None, list[tuple[str, str]]]:
     """The images ``paths`` of folder ``top`` (listed as ``listing``) as uint8 (N, C, size, size),
     from the cache or decoded into it, and the files that could not be decoded as (relative
     path, why). None instead of pixels when none could be decoded (nothing is cached then)."""
@@ -167,10 +167,11 @@ def _decoded(paths: list[Path], size: int, decode: Decoder) -> Iterator[list]:
     if workers == 1:
         yield from (_decode_chunk(decode, chunk, size) for chunk in chunks)
         return
-    # fork where there is one: workers start at once, with the imports of this process; one
-    # image decoded here first imports the decoder's libraries (torchvision: seconds) only once
+    # fork on Linux: workers start at once, with the imports of this process; one image decoded
+    # here first imports the decoder's libraries (torchvision: seconds) once for all of them.
+    # Elsewhere the platform's default (spawn on macOS and Windows, where fork is unsafe).
     decode(paths[0], size)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start)
     try:
         yield from pool.map(_decode_chunk, [decode] * len(chunks), chunks, [size] * len(chunks))
@@ -298,7 +299,7 @@ def _forget_older(root: Path, key: str, top: Path, size: int) -> None:
         try:
             manifest = json.loads(path.read_text())
             if manifest["key"] != key and (manifest["folder"], manifest["image_size"]) == (str(top.resolve()), size):
-                (root / manifest["file"]).unlink(missing_ok=True)
+                path.with_suffix(".npy").unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not ours to judge

@@ -75,7 +75,11 @@ def _sharpness(ctx) -> Result:
 def _classes(key: str) -> Callable:
     def fn(ctx) -> Result:
         clf = ctx.classifier
-        s = ctx.memo("classes", lambda: class_scores(clf.predict(ctx.fake()), len(clf.class_names)))
+        def scores() -> dict:
+            probs = clf.probs(ctx.fake())
+            return class_scores(probs.argmax(1), len(clf.class_names), probs)
+
+        s = ctx.memo("classes", scores)
         return Result(s[key], space="classifier", n_fake=ctx.n_fake,
                       detail={"histogram": dict(zip(clf.class_names, s["histogram"]))})
     return fn
@@ -140,6 +144,10 @@ METRICS: dict[str, MetricSpec] = {
                                  "their fair share of samples", "higher", ("image", "classifier")),
     "class_entropy": MetricSpec(_classes("entropy"), "entropy of the predicted-class histogram / log K",
                                 "higher", ("image", "classifier")),
+    "confidence": MetricSpec(_classes("confidence"), "mean max-softmax of the classifier on the samples (held-out "
+                             "data: 0.91 on mnist5k_cls; uniform noise scores 1.0, so read it with FD)", "higher", ("image", "classifier")),
+    "class_min_share": MetricSpec(_classes("min_share"), "share of the samples in the rarest predicted class "
+                                  "(1/K when balanced)", "higher", ("image", "classifier")),
     # autoencoders on held-out data
     "recon_mse": MetricSpec(_recon("recon_mse"), "reconstruction mean squared error per element, data space",
                             "lower", ("recon",)),

@@ -102,11 +102,15 @@ class Extractor:
         """(N, C, H, W) in [-1, 1] -> (N, num_features) float64."""
         return self._map(self.net.features, images, batch)
 
-    def predict(self, images: Tensor, *, batch: int = 500) -> Tensor:
-        """(N, C, H, W) -> (N,) predicted class indices (classifiers only)."""
+    def probs(self, images: Tensor, *, batch: int = 500) -> Tensor:
+        """(N, C, H, W) -> (N, K) class probabilities (softmax of the logits; classifiers only)."""
         if not self.class_names:
             raise BadInputError(f"extractor {self.name!r} is not a classifier of this data's classes")
-        return self._map(self.net, images, batch).argmax(1)
+        return self._map(self.net, images, batch).softmax(1)
+
+    def predict(self, images: Tensor, *, batch: int = 500) -> Tensor:
+        """(N, C, H, W) -> (N,) predicted class indices (classifiers only)."""
+        return self.probs(images, batch=batch).argmax(1)
 
 
 def read_card(name: str) -> dict:

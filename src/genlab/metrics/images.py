@@ -78,10 +78,12 @@ def class_histogram(pred: Tensor, num_classes: int) -> Tensor:
     return torch.bincount(pred.long(), minlength=num_classes).double()
 
 
-def class_scores(pred: Tensor, num_classes: int) -> dict:
-    """Coverage = share of classes that get at least a tenth of their fair share n/K of the
-    samples (one stray misclassification does not count as covering a class); entropy of the
-    predicted-class histogram divided by log K (1 = every class equally often)."""
+def class_scores(pred: Tensor, num_classes: int, probs: Tensor | None = None) -> dict:
+    """From the classifier's (N,) predicted classes (and its (N, K) probabilities): coverage = share of classes that get at least a
+    tenth of their fair share n/K of the samples (one stray misclassification does not count as
+    covering a class); entropy of the predicted-class histogram divided by log K (1 = every class
+    equally often); confidence = mean max-softmax (legible samples score near real data's);
+    min_share = the rarest class's share of the samples (1/K when balanced)."""
     counts = class_histogram(pred, num_classes)
     n = float(counts.sum())
     covered = counts >= 0.1 * n / num_classes
@@ -89,4 +91,6 @@ def class_scores(pred: Tensor, num_classes: int) -> dict:
     nz = q > 0
     entropy = max(0.0, float(-(q[nz] * q[nz].log()).sum()))  # one class: -0.0, shown as "-0"
     return {"coverage": float(covered.double().mean()), "entropy": entropy / math.log(num_classes),
+            "confidence": float(probs.max(1).values.double().mean()) if probs is not None else math.nan,
+            "min_share": float(q.min()),
             "histogram": [int(c) for c in counts]}

@@ -110,6 +110,10 @@ class VAE(Autoencoder):
             if self.beta < 0 or self.k < 1:
                 raise BadInputError(f"beta must be >= 0 and k >= 1, got beta={self.beta}, k={self.k}")
 
+    # Image recipe: a 16-d code for 28 px digits (the KL leaves most of 128 dimensions unused),
+    # 3,000 steps of the 32-wide nets in about two CPU-minutes (docs/benchmarks.md).
+    presets = {"mnist5k": {"latent_dim": 16, "steps": 3000}, "shapes": {"latent_dim": 32, "steps": 3000}}
+
     code_factor = 2  # μ and log σ²
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -151,7 +151,7 @@ class SampleFigures(Callback):
         data, title = trainer.data, f"{trainer.cfg.model} step {step}"
         state = torch.get_rng_state()
         torch.manual_seed(trainer.cfg.seed)  # the same noise at every step: progress is comparable
-        n = SAMPLE_N["image" if data.x.dim() == 4 else "vector"]
+        n = SAMPLE_N["image" if len(data.sample_shape) == 3 else "vector"]
         with trainer.plain_modules():
             x, nrow = trainer.model.preview(n)
         x = x.cpu()

@@ -112,9 +112,10 @@ class Trainer:
             if self.resume_ema:
                 self.ema.module.load_state_dict(self.resume_ema)
         rank, world = fabric.global_rank, fabric.world_size
-        self.sources = {"x": BatchSource(self.data.x, cfg.batch_size, cfg.seed, rank, world)}
-        if self.data.x_b is not None:
-            self.sources["x_b"] = BatchSource(self.data.x_b, cfg.batch_size, cfg.seed + 1, rank, world)
+        # image sets stay uint8 (memory-mapped for folders): only each batch's rows become float
+        self.sources = {"x": BatchSource(self.data.source("x"), cfg.batch_size, cfg.seed, rank, world)}
+        if self.data.source("x_b") is not None:
+            self.sources["x_b"] = BatchSource(self.data.source("x_b"), cfg.batch_size, cfg.seed + 1, rank, world)
         self.start = 0
         if self.resume_state is not None:
             self._restore(self.resume_state)
@@ -162,10 +163,10 @@ class Trainer:
     def batch(self, k: int) -> dict:
         dev = self.fabric.device
         idx = self.sources["x"].indices(k)
-        b = {"x": self.data.x[idx].to(dev, non_blocking=True),
+        b = {"x": self.sources["x"].take(idx).to(dev, non_blocking=True),
              "y": self.data.y[idx].to(dev) if self.data.y is not None else None}
         if "x_b" in self.sources:
-            b["x_b"] = self.data.x_b[self.sources["x_b"].indices(k)].to(dev)
+            b["x_b"] = self.sources["x_b"].batch(k).to(dev)
         return b
 
     def fit(self) -> GenerativeModel:

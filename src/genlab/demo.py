@@ -27,10 +27,10 @@ PLAN = [
     ("wgan-gp", "grid25", 1000, {}),
     ("vae", "grid25", 2000, {}),
     ("ae", "mnist5k", 300, {"latent_dim": 16}),
-    ("vae", "mnist5k", 1500, {}),
-    ("gan", "mnist5k", 1500, {}),
-    ("lsgan", "mnist5k", 1000, {}),
-    ("wgan-gp", "mnist5k", 500, {}),
+    ("vae", "mnist5k", 1200, {}),
+    ("gan", "mnist5k", 1200, {}),
+    ("lsgan", "mnist5k", 800, {}),
+    ("wgan-gp", "mnist5k", 300, {}),
 ]
 BATCH = {"grid25": 256, "mnist5k": 64}
 SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol)",

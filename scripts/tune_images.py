@@ -23,19 +23,15 @@ TRAIN_KEYS = {"steps", "batch_size", "lr", "ema", "ema_decay"}
 
 
 def image_scores(clf, x, ref, *, num_classes: int) -> dict:
-    """Confidence, class shares and classifier-feature FD of samples ``x`` against ``ref``."""
-    import torch
-
-    from genlab.metrics.features import fit_input
+    """Confidence, class shares and classifier-feature FD of samples ``x`` against ``ref``
+    (the metrics' own ``class_scores``, as `genlab eval` computes confidence and class_min_share)."""
+    from genlab.metrics.images import class_scores
     from genlab.metrics.sets import frechet_distance
 
-    with torch.no_grad():
-        logits = torch.cat([clf.net(fit_input(x[i:i + 500].float(), clf.channels, clf.size))
-                            for i in range(0, len(x), 500)])
-    prob = logits.softmax(1)
-    share = torch.bincount(prob.argmax(1), minlength=num_classes).double() / len(x)
-    return {"confidence": float(prob.max(1).values.mean()), "min_share": float(share.min()),
-            "classes_5pct": int((share >= 0.05).sum()),
+    probs = clf.probs(x)
+    s = class_scores(probs.argmax(1), num_classes, probs)
+    return {"confidence": s["confidence"], "min_share": s["min_share"],
+            "classes_5pct": sum(c >= 0.05 * len(x) for c in s["histogram"]),
             "fd": float(frechet_distance(clf.embed(x), clf.embed(ref)))}
 
 

@@ -73,6 +73,7 @@ class GenerativeModel(nn.Module):
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
         self.cfg, self.info = cfg, info
+        self.augment_policy = parse_policy(getattr(cfg, "augment", "") or "")  # DiffAugment, parsed once
         # Set by the trainer under data parallelism so that every rank draws its slice of the
         # noise one process would draw for the whole batch (equal gradients, see randn).
         self.noise_rank, self.noise_world = 0, 1
@@ -135,8 +136,7 @@ class GenerativeModel(nn.Module):
         """A critic's input (network units) through DiffAugment (genlab.augment) when the config
         names a policy (``augment=color,translation,cutout``): the same random transforms for reals
         and fakes, in both phases, drawn from the seeded noise. Refinement judges plain samples."""
-        policy = parse_policy(getattr(self.cfg, "augment", "") or "")
-        return diff_augment(x, policy, self.rand) if policy else x
+        return diff_augment(x, self.augment_policy, self.rand) if self.augment_policy else x
 
     def output(self, raw: Tensor) -> Tensor:
         """Network output -> data space: tanh into [-1, 1] for images, times the data scale for vectors."""

@@ -201,3 +201,15 @@ def test_a_run_records_its_cache_folder_and_may_resume_with_another(tmp_path, ca
     genlab.train("vae", f"folder:{top}", out=tmp_path / "run", steps=2, resume=True,
                  cache_dir=str(cache_dir / "other"))
     assert len(manifests(cache_dir / "other")) == 1
+
+
+def test_batches_of_a_cached_folder_are_read_without_mapping_the_file(tmp_path):
+    """A cached folder's batches come from pread on the cache file (no page of it mapped into the
+    process): the same rows as the memory map gives, any order, repeats included."""
+    top = write_images(tmp_path / "imgs", 7, size=(9, 9))
+    bundle = load_data(f"folder:{top}", image_size=8, cache_dir=str(tmp_path / "cache"))
+    pixels = bundle.source("x")
+    assert pixels._file is not None
+    idx = torch.tensor([6, 0, 3, 3, 1])
+    mapped = torch.from_numpy(np.asarray(pixels.data[idx.numpy()], dtype=np.float32)) * (2.0 / 255) - 1.0
+    assert torch.equal(pixels.take(idx), mapped) and torch.equal(pixels.take(slice(0, 7)), bundle.x)

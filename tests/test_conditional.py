@@ -65,6 +65,7 @@ def test_cvae_label_reaches_encoder_and_decoder():
     assert not torch.allclose(model.decode(z, y0), model.decode(z, y1))
     model.train()
     loss, logs = model.loss("model", batch())
+    logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
     loss.backward()
     assert loss.item() == pytest.approx(logs["recon"] + logs["kl"], rel=1e-5)
     assert model.encoder.trunk[0].weight.grad[:, 1:].abs().sum() > 0  # the label channels learn
@@ -90,9 +91,11 @@ def test_cgan_games_inherit_their_losses_and_defaults():
     for model in (bce, ls, wgan):
         for phase in model.phases:
             loss, logs = model.loss(phase, b)
+            logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
             assert torch.isfinite(loss)
     torch.manual_seed(0)
     _, logs = wgan.loss("d", b)
+    logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
     assert logs["gp"] > 0 and logs["loss_d"] == pytest.approx(-logs["wasserstein"] + logs["gp"], rel=1e-4)
 
 

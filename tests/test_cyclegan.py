@@ -47,10 +47,12 @@ def test_cycle_and_identity_losses_are_l1_with_known_answers():
     model = build()
     model.G_AB, model.G_BA = Scaled(1.0), Scaled(1.0)  # identity generators: nothing to undo
     loss, logs = model.loss("g", {"x": a, "x_b": b})
+    logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
     assert logs["cycle_a"] == pytest.approx(0, abs=1e-5) and logs["identity"] == pytest.approx(0, abs=1e-5)
     assert loss.item() == pytest.approx(logs["loss_adv"], abs=1e-4)
     model.G_AB, model.G_BA = Scaled(0.5), Scaled(0.5)  # each direction halves: a -> a/2 -> a/4
     loss, logs = model.loss("g", {"x": a, "x_b": b})
+    logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
     assert logs["cycle_a"] == pytest.approx(0.75 * a.abs().mean().item(), rel=1e-4)
     assert logs["cycle_b"] == pytest.approx(0.75 * b.abs().mean().item(), rel=1e-4)
     assert logs["identity"] == pytest.approx(0.5 * (a.abs().mean() + b.abs().mean()).item(), rel=1e-4)
@@ -75,6 +77,7 @@ def test_other_games_come_from_the_registry():
     a, b = pair()
     wgan.loss("g", {"x": a, "x_b": b})
     loss, logs = wgan.loss("d", {"x": a, "x_b": b})  # both critics pay the gradient penalty
+    logs = {k: float(v) for k, v in logs.items()}  # logs are 0-dim tensors
     assert logs["gp"] > 0 and loss.item() == pytest.approx(logs["loss_d_a"] + logs["loss_d_b"], rel=1e-5)
 
 

@@ -127,3 +127,44 @@ def test_sigint_to_every_rank_saves_once(tmp_path, sig, code):
     assert err.count("error: interrupted at step") == 1, err
     assert _gone(out)
     assert (out / "state.pt").is_file() and len(list((out / "checkpoints").iterdir())) == 1
+
+
+# an infinite loss on rank 1 alone, at its 4th generator update; its gradients stay finite, so
+# only the guard's agreement (not DDP's gradient averaging) can make rank 0 skip that update too
+INF_ON_RANK_1 = '''
+import os
+if os.environ.get("LOCAL_RANK") == "1":
+    from genlab.models.gan import GAN
+    _loss, _calls = GAN.loss, [0]
+    def loss(self, phase, batch):
+        value, logs = _loss(self, phase, batch)
+        if phase == "g":
+            _calls[0] += 1
+            if _calls[0] == 4:
+                value = value + float("inf")
+        return value, logs
+    GAN.loss = loss
+'''
+
+
+@pytest.mark.parametrize("policy", ["skip", "stop"])
+def test_the_guard_agrees_across_ranks(tmp_path, policy):
+    """A non-finite loss on one rank: every rank skips that update (rank 0 counts it though its
+    own loss was finite), or every rank stops with the one divergence error; nobody hangs."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INF_ON_RANK_1)
+    env = {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "run"
+    r = run_cli("train", "gan", "--data", "ring8", *DDP, "--steps", "8", "--batch-size", "32", "--out", out,
+                "--set", "hidden=32", "--set", "log_every=1", "--set", f"nan_policy={policy}", env=env, timeout=240)
+    if policy == "skip":
+        assert r.returncode == 0, r.stderr
+        skipped = {int(row["step"]): row["skipped"] for row in csv.DictReader(open(out / "metrics.csv"))}
+        assert skipped[3] == "" and skipped[4] == "1" and skipped[8] == "1", skipped
+    else:
+        assert r.returncode == 2, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "at step 4, phase 'g': training diverged" in lines[0], r.stderr
+        assert "another process" in lines[0] or "loss is inf" in lines[0]
+    assert _gone(out)

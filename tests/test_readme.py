@@ -14,6 +14,9 @@ by an earlier command is there for a later one. What changes from the README tex
   there as small random images (or points) when missing;
 - a ``--download`` command whose torchvision files are not under its ``--root`` would need the
   network: it is skipped with the reason, after checking that the CLI accepts its options;
+- a genlab command started by a multi-machine launcher (``torchrun ... -m genlab ...``,
+  ``srun genlab ...``; LAUNCHERS) needs several machines: it is skipped with the reason, after
+  checking that the CLI accepts its options (tests/test_multinode.py runs two torchrun nodes);
 - lines that are not genlab commands (``make``, ``pip``, ...) are skipped by name (NOT_GENLAB);
   any other line fails, so a new kind of README line is classified, not silently ignored.
 
@@ -53,6 +56,11 @@ NOT_GENLAB = {
     "python -m pip": "installs packages",
     "nohup": "starts a long run in the background",
 }
+# launchers that start a genlab command on several machines -> why it is not run here
+LAUNCHERS = {
+    "torchrun": "torchrun on several machines (tests/test_multinode.py runs two torchrun nodes on one machine)",
+    "srun": "srun inside a SLURM job on several machines",
+}
 TRAINS = ("train", "compare")  # the commands whose --steps and --batch-size are a training budget
 DEFAULT_STEPS = 2  # where the README gives none
 BATCH = 8  # divides into PacGAN packs of 2 or 4 and over 2 devices
@@ -71,7 +79,7 @@ class Step:
     block: int  # index of its fenced block: one working folder per block
     line: int  # line in README.md
     text: str  # as the README shows it
-    kind: str  # "genlab" | "python" | "skip" | "unknown"
+    kind: str  # "genlab" | "python" | "launched" | "skip" | "unknown"
     argv: list[str] = field(default_factory=list)  # genlab's arguments after the substitutions
     code: str = ""  # Python source after the substitutions
     notes: list[str] = field(default_factory=list)  # the substitutions, for the test's output
@@ -157,6 +165,17 @@ def shrink_python(code: str) -> tuple[str, list[str]]:
     return re.sub(r"(\bsteps\s*=\s*)(\d+)", sub, code), notes
 
 
+def launched_args(words: list[str]) -> list[str] | None:
+    """genlab's arguments in a launcher's line (``torchrun ... -m genlab ARGS``, ``srun genlab
+    ARGS``), or None when it starts no genlab command."""
+    for i, w in enumerate(words):
+        if words[i:i + 2] == ["-m", "genlab"]:
+            return words[i + 2:]
+        if w == "genlab":
+            return words[i + 1:]
+    return None
+
+
 def parse_readme(text: str) -> list[Step]:
     steps = []
     for b, (lang, lines) in enumerate(fenced_blocks(text)):
@@ -182,6 +201,9 @@ def parse_readme(text: str) -> list[Step]:
             elif words[:2] == ["python", "-c"] and len(words) >= 3:
                 code, notes = shrink_python(words[2])
                 steps.append(Step(b, number, shown, "python", code=code, notes=notes))
+            elif words[0] in LAUNCHERS and (args := launched_args(words)) is not None:
+                steps.append(Step(b, number, shown, "launched", argv=args,
+                                  reason=f"needs several machines: {LAUNCHERS[words[0]]}"))
             elif (key := next((k for k in NOT_GENLAB if words[:len(k.split())] == k.split()), None)):
                 steps.append(Step(b, number, shown, "skip", reason=f"not a genlab command: {NOT_GENLAB[key]}"))
             else:
@@ -335,6 +357,10 @@ def check(step: Step, runner: ReadmeRunner) -> None:
                     "genlab command")
     if step.kind == "skip":
         pytest.skip(f"README line {step.line} `{step.text}`: {step.reason}")
+    if step.kind == "launched":
+        problem = option_error(step.argv)
+        assert problem is None, f"README line {step.line} `{step.text}`: the CLI refuses it: {problem}"
+        pytest.skip(f"README line {step.line} `{step.text}`: {step.reason}")
     if step.kind == "genlab":
         problem = option_error(step.argv)
         assert problem is None, f"README line {step.line} `{step.text}`: the CLI refuses it: {problem}"
@@ -357,7 +383,8 @@ def runner(tmp_path_factory):
     return ReadmeRunner(STEPS, tmp_path_factory.mktemp("readme"))
 
 
-@pytest.mark.parametrize("step", [pytest.param(s, id=s.id, marks=[pytest.mark.slow] if processes(s.argv) > 1 else [])
+@pytest.mark.parametrize("step", [pytest.param(s, id=s.id, marks=[pytest.mark.slow]
+                                               if s.kind == "genlab" and processes(s.argv) > 1 else [])
                                   for s in STEPS])
 def test_readme_command(step, runner):
     check(step, runner)

@@ -23,8 +23,9 @@ from genlab.training.checkpoint import (CKPT_DIR, CONFIG, WEIGHTS, candidates, l
                                        read_config, saved_step, write_config)
 
 # Settings a resumed run may change; everything else must match the saved run.
-RESUMABLE = ("steps", "accelerator", "devices", "precision", "sample_every", "log_every", "ckpt_every",
-             "keep_last", "nan_policy", "max_grad_norm", "logger", "root", "download", "cache_dir")
+RESUMABLE = ("steps", "accelerator", "devices", "num_nodes", "precision", "compile", "channels_last",
+             "sample_every", "log_every", "ckpt_every", "keep_last", "nan_policy", "max_grad_norm", "logger", "root",
+             "download", "cache_dir")
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -47,10 +48,64 @@ def build_model(name: str, model_args: dict, info: DataInfo) -> GenerativeModel:
     return cls(cls.Config(**{k: v for k, v in model_args.items() if k in fields}), info)
 
 
-def _is_child_process() -> bool:
-    import os
+def _launcher() -> str:
+    """Which launcher started this process, detected as Lightning Fabric detects its cluster
+    environments (torchrun before SLURM): "torchrun", "slurm", "lightning" (MASTER_ADDR,
+    MASTER_PORT and NODE_RANK set by hand on each machine, or by Fabric for its own workers), or ""."""
+    env = os.environ
+    if env.get("TORCHELASTIC_RUN_ID") is not None:  # torchrun / TorchElastic
+        return "torchrun"
+    if "SLURM_NTASKS" in env and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):  # srun
+        return "slurm"
+    if all(k in env for k in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK")):
+        return "lightning"
+    return ""
 
-    return os.environ.get("LOCAL_RANK", "0") != "0"  # a DDP worker re-running the same command
+
+def global_rank(devices: int = 1) -> int:
+    """This process's rank among all processes of a data-parallel run, read from the environment
+    its launcher set (0 for a plain process): torchrun's RANK, SLURM's SLURM_PROCID under srun,
+    else Fabric's own launcher, which gives each worker NODE_RANK and LOCAL_RANK, so that the rank
+    is NODE_RANK * devices + LOCAL_RANK. Rank 0 alone owns the run folder; whether a process is
+    rank 0 does not depend on ``devices``."""
+    env = os.environ
+    launcher = _launcher()
+    if launcher == "torchrun" and "RANK" in env:
+        return int(env["RANK"])
+    if launcher == "slurm" and "SLURM_PROCID" in env:
+        return int(env["SLURM_PROCID"])
+    node = int(env.get("NODE_RANK", env.get("GROUP_RANK", 0)))
+    return node * devices + int(env.get("LOCAL_RANK", 0))
+
+
+def _is_child_process() -> bool:
+    return global_rank() != 0  # another process of a data-parallel run: rank 0 owns the run folder
+
+
+def check_launch(cfg: TrainConfig) -> None:
+    """A multi-node run needs a launcher that starts it on every machine and tells each process
+    where to meet; without one, or with another number of processes than --devices x --num-nodes,
+    the rendezvous would wait forever. Checked before anything is written."""
+    world = cfg.devices * cfg.num_nodes
+    launcher = _launcher()
+    if cfg.num_nodes > 1 and not launcher:
+        raise BadInputError(
+            f"--num-nodes {cfg.num_nodes} needs a launcher on every machine and none was found (no torchrun, "
+            f"SLURM srun or MASTER_ADDR/MASTER_PORT/NODE_RANK environment); on machine R of {cfg.num_nodes} run "
+            f"`torchrun --nnodes {cfg.num_nodes} --nproc-per-node {cfg.devices} --node-rank R --master-addr HOST "
+            f"--master-port 29500 -m genlab train ...`, or `srun genlab train ...` in a SLURM job with "
+            f"--nodes={cfg.num_nodes} --ntasks-per-node={cfg.devices}")
+    if world > 1 and launcher in ("torchrun", "slurm"):
+        known = os.environ.get("WORLD_SIZE" if launcher == "torchrun" else "SLURM_NTASKS", "")
+        if known.isdigit() and int(known) != world:
+            name = "torchrun" if launcher == "torchrun" else "SLURM"
+            raise BadInputError(
+                f"{name} started {known} processes in all, but --devices {cfg.devices} x --num-nodes "
+                f"{cfg.num_nodes} is {world}; give --devices (processes per machine) and --num-nodes (machines) "
+                f"as the launcher has them")
+    if cfg.num_nodes > 1 and cfg.batch_size % world:
+        raise BadInputError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes "
+                            f"(--devices {cfg.devices} x --num-nodes {cfg.num_nodes})")
 
 
 def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -150,6 +205,7 @@ def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resum
             raise BadInputError(f"run {str(out)!r} is already at step {step}; pass --steps larger than {step} to continue")
     else:
         cfg = resolve_config(model, data, values, kind="")  # every setting checked before the data loads
+    check_launch(cfg)
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
                             download=cfg.download, seed=cfg.seed, cache_dir=cfg.cache_dir or None)
     if not resume:
@@ -245,7 +301,7 @@ def check_settings(cls, cfg: TrainConfig, kind: str) -> None:
                             "use --precision bf16-mixed or 32-true")
     mcfg = cls.Config(**cfg.model_args)
     if hasattr(mcfg, "validate_batch"):  # a model setting that constrains the final batch (PacGAN's pack)
-        mcfg.validate_batch(cfg.batch_size // cfg.devices)
+        mcfg.validate_batch(cfg.batch_size // (cfg.devices * cfg.num_nodes))
 
 
 def _runs_on_cpu(accelerator: str) -> bool:

@@ -97,20 +97,27 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out"),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="auto|cpu|cuda"),
     devices: Optional[int] = typer.Option(None, "--devices", help="number of devices (DDP when > 1)"),
+    num_nodes: Optional[int] = typer.Option(None, "--num-nodes",
+                                            help="machines of a multi-node run, started by torchrun or SLURM [1]"),
     precision: Optional[str] = typer.Option(None, "--precision", help="32-true|bf16-mixed|16-mixed"),
+    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
+                                                 help="conv nets in channels-last memory format"),
     ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="keep an EMA of the generator"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     logger: Optional[str] = typer.Option(None, "--logger",
                                          help="csv (metrics.csv, default) or tensorboard (also RUN/tensorboard)"),
 ):
     """Train MODEL on --data into the run folder --out."""
+    from genlab.api import global_rank
     from genlab.api import train as run_train
 
     run_train(model, data, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed, config=config,
               overrides=list(set_), resume=resume, overwrite=overwrite, quiet=quiet, command=_command_line(),
               image_size=image_size, root=root, download=download or None, cache_dir=cache_dir,
-              accelerator=accelerator, devices=devices, precision=precision, ema=ema, logger=logger)
-    if os.environ.get("LOCAL_RANK", "0") == "0":  # a data-parallel worker re-runs this command
+              accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision,
+              compile=compile_, channels_last=channels_last, ema=ema, logger=logger)
+    if global_rank() == 0:  # the other processes of a data-parallel run re-run this command
         typer.echo(f"run written to {out}")
 
 

@@ -43,7 +43,10 @@ class TrainConfig:
     cache_dir: str = ""  # where image folders are cached once decoded ("" = $GENLAB_CACHE or ~/.cache/genlab/cache)
     accelerator: str = choice("auto", ACCELERATORS)  # passed to Lightning Fabric
     devices: int = 1  # >1 runs DDP (one process per device)
+    num_nodes: int = 1  # machines of a multi-node run (launched by torchrun or SLURM, one rendezvous)
     precision: str = choice("32-true", PRECISIONS)  # Fabric precision
+    compile: bool = False  # torch.compile the networks (inductor: needs a C++ compiler on CPU)
+    channels_last: bool = False  # conv nets and image batches in channels-last memory format
     ema: bool = False  # keep an exponential moving average of the generator
     ema_decay: float = 0.999  # EMA decay per step, warmed up: min(decay, (1 + n) / (10 + n)) after n steps
     sample_every: int = 500  # write a sample grid / scatter every N steps (0 = only at the end)
@@ -61,6 +64,7 @@ class TrainConfig:
             (self.batch_size > 0, f"batch_size must be a positive integer, got {self.batch_size}"),
             (self.lr >= 0, f"lr must be >= 0 (0 = model default), got {self.lr}"),
             (self.devices > 0, f"devices must be a positive integer, got {self.devices}"),
+            (self.num_nodes > 0, f"num_nodes must be a positive integer, got {self.num_nodes}"),
             (self.image_size == 0 or 4 <= self.image_size <= 512,
              f"image_size must be between 4 and 512 (or 0 for native), got {self.image_size}"),
             (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}"),

@@ -6,6 +6,8 @@ Kept apart from ``__init__`` so the loader modules can import these without a ci
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +63,12 @@ class Pixels:
         if data.dtype != np.uint8 or data.ndim != 4:
             raise ValueError(f"Pixels holds uint8 (N, C, H, W) arrays, got {data.dtype} {data.shape}")
         self.data = data
+        # a whole memory-mapped file (the folder cache): batches read their rows with pread, so
+        # the process maps no pages of it (a map's pages count as its memory, read-ahead included)
+        self._file = None
+        if isinstance(data, np.memmap) and isinstance(data.base, mmap.mmap) and data.flags.c_contiguous:
+            self._file = (str(data.filename), int(data.offset), int(np.prod(data.shape[1:])))
+        self._fd: int | None = None
         self.max_value = max_value  # the pixel value that maps to +1 (scikit-learn's digits: 16)
         self.size = None if size == data.shape[-1] == data.shape[-2] else size  # None: as stored
         self.channels = channels if channels and channels != data.shape[1] else None  # None: as stored
@@ -73,9 +81,28 @@ class Pixels:
         n, c, h, w = self.data.shape
         return (n, self.channels or c, *((self.size, self.size) if self.size else (h, w)))
 
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` of the mapped file, read with one pread each (no pages mapped)."""
+        path, offset, size = self._file
+        if self._fd is None:
+            self._fd = os.open(path, os.O_RDONLY)
+        out = np.empty((len(idx), *self.data.shape[1:]), dtype=np.uint8)
+        flat = out.reshape(len(idx), size)
+        for j, i in enumerate(idx.tolist()):
+            if os.preadv(self._fd, [flat[j]], offset + int(i) * size) != size:
+                raise OSError(f"{path} ended before row {i}: the cache file was truncated")
+        return out
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+
     def take(self, idx: torch.Tensor | np.ndarray | slice) -> torch.Tensor:
         """Rows ``idx`` (indices or a slice) as float32 (B, C, H, W) in [-1, 1]."""
-        rows = self.data[idx if isinstance(idx, slice) else np.asarray(idx)]
+        if self._file is not None and not isinstance(idx, slice) and hasattr(os, "preadv"):
+            rows = self._read(np.asarray(idx).reshape(-1))
+        else:
+            rows = self.data[idx if isinstance(idx, slice) else np.asarray(idx)]
         x = resize_images(uint8_to_unit(rows, self.max_value), self.size)
         return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels else x
 

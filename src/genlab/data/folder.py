@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,28 +42,62 @@ SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 def _visible_files(top: Path) -> list[Path]:
     """All files under ``top``, hidden ones excluded, in a stable (sorted) order."""
-    found = []
-    for folder, subfolders, files in os.walk(top):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # prunes the walk
-        found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
-    return found
+    return [top / name for name, _, _ in listing(top)]
 
 
 def listing(top: Path) -> cache.Listing:
-    """Every visible file as (path relative to ``top``, bytes, mtime in ns): what the cache key
-    hashes, and what must still hold once the images are decoded. (-1, -1) for a broken link."""
-    out = []
-    for path in _visible_files(top):
+    """Every visible file as (path relative to ``top``, bytes, mtime in ns), in os.walk's order
+    with sorted names (a folder's files, then its sub-folders'): what the cache key hashes, and
+    what must still hold once the images are decoded. (-1, -1) for a broken link. Strings and
+    ``os.scandir`` only: a 100,000-file folder is listed in a fraction of a second."""
+    out: cache.Listing = []
+
+    def walk(folder: str, prefix: str) -> None:
         try:
-            stat = path.stat()
-            out.append((path.relative_to(top).as_posix(), stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            out.append((path.relative_to(top).as_posix(), -1, -1))
+            with os.scandir(folder) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError:  # os.walk skips an unreadable folder too
+            return
+        subfolders = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()  # follows links, as os.walk does; linked folders are not entered
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not e.is_symlink():
+                    subfolders.append(e)
+                continue
+            try:
+                st = e.stat()
+                out.append((prefix + e.name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((prefix + e.name, -1, -1))
+        for e in subfolders:
+            walk(e.path, f"{prefix}{e.name}/")
+
+    walk(os.fspath(top), "")
     return out
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+def _is_image_name(path: Path | str) -> bool:
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+class _Under(Sequence):
+    """Files under ``top`` by relative name, made Paths only when read: a cached folder of
+    100,000 images starts without building 100,000 Path objects."""
+
+    def __init__(self, top: Path, names: list[str]):
+        self.top, self.names = top, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.top / n for n in self.names[i]]
+        return self.top / self.names[i]
 
 
 def _decode(path: Path):
@@ -109,9 +144,9 @@ def decode_file(path: Path, size: int) -> tuple[np.ndarray | None, str]:
     return _square(img, size).numpy(), ""
 
 
-def _class_folders(top: Path, images: list[Path]) -> list[str]:
-    """Names of the immediate sub-folders holding images, when there are at least two."""
-    names = sorted({p.relative_to(top).parts[0] for p in images if len(p.relative_to(top).parts) > 1})
+def _class_folders(images: list[str]) -> list[str]:
+    """Names of the immediate sub-folders holding images (relative names), when there are at least two."""
+    names = sorted({n.split("/", 1)[0] for n in images if "/" in n})
     return names if len(names) >= 2 else []
 
 
@@ -132,18 +167,18 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
         raise BadInputError(f"{str(top)!r} is not a folder; use folder:PATH with a folder of images")
     size = image_size or DEFAULT_SIZE
 
-    files_now = listing(top)
-    files = [top / name for name, _, _ in files_now]
-    skipped = [(p, "not an image file") for p in files if not _is_image_name(p)]
-    candidates = [p for p in files if _is_image_name(p)]
-    class_names = _class_folders(top, candidates)
+    files_now = listing(top)  # relative names: a large folder is handled as strings, not Paths
+    names = [name for name, _, _ in files_now]
+    skipped = [(top / n, "not an image file") for n in names if not _is_image_name(n)]
+    candidates = [n for n in names if _is_image_name(n)]
+    class_names = _class_folders(candidates)
     if class_names:
-        skipped += [(p, "outside the class folders") for p in candidates if p.parent == top]
-        candidates = [p for p in candidates if p.parent != top]
+        skipped += [(top / n, "outside the class folders") for n in candidates if "/" not in n]
+        candidates = [n for n in candidates if "/" in n]
 
     pixels, failed = None, []
     if candidates:
-        pixels, failed = cache.cached_images(top, files_now, candidates, size, cache_dir=cache_dir,
+        pixels, failed = cache.cached_images(top, files_now, _Under(top, candidates), size, cache_dir=cache_dir,
                                              decode=decode_file, relist=lambda: listing(top))
     skipped += [(top / name, why) for name, why in failed]
     if pixels is None:  # the error alone, without a warning before it: one line for the user
@@ -152,13 +187,13 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
             f"no readable images in {str(top)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively){why}"
         )
     if skipped:
-        _warn_skipped(top, skipped, len(files))
+        _warn_skipped(top, skipped, len(names))
 
     y = None
     if class_names:
         unreadable = {name for name, _ in failed}
-        kept = [p.relative_to(top) for p in candidates if p.relative_to(top).as_posix() not in unreadable]
-        y = torch.tensor([class_names.index(p.parts[0]) for p in kept], dtype=torch.int64)
+        label = {name: i for i, name in enumerate(class_names)}
+        y = torch.tensor([label[n.split("/", 1)[0]] for n in candidates if n not in unreadable], dtype=torch.int64)
     return DataBundle(
         spec=f"folder:{arg}",
         kind="image",

@@ -76,7 +76,7 @@ class Autoencoder(GenerativeModel):
 
     # -- contract -------------------------------------------------------------------------
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         x = batch["x"]
         z = self.encode(x)
         if self.training:
@@ -84,7 +84,7 @@ class Autoencoder(GenerativeModel):
                 self.code_mean.lerp_(z.mean(0), 0.01)
                 self.code_std.lerp_(z.std(0) if len(z) > 1 else self.code_std, 0.01)
         rec = self.recon_nll(self.decoder(z), x).mean()
-        return rec, {"recon": rec.item()}
+        return rec, {"recon": rec.detach()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         z = self.code_mean + self.code_std * torch.randn(n, self.latent_dim, device=self.device)
@@ -124,17 +124,17 @@ class VAE(Autoencoder):
     def _code(self, x: Tensor) -> Tensor:
         return self.encode(x)[0]  # reconstruct from the posterior mean
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         x = batch["x"]
         if self.cfg.k > 1:
             lw = self.log_weights(x, self.cfg.k)  # (B, k)
             bound = (torch.logsumexp(lw, dim=1) - math.log(self.cfg.k)).mean()
-            return -bound, {"iwae_bound": bound.item()}
+            return -bound, {"iwae_bound": bound.detach()}
         mu, logvar = self.encode(x)
         z = losses.reparameterize(mu, logvar, self.randn(len(x), self.latent_dim))
         rec = self.recon_nll(self.decoder(z), x).mean()
         kl = losses.kl_normal(mu, logvar).mean()
-        return rec + self.cfg.beta * kl, {"recon": rec.item(), "kl": kl.item()}
+        return rec + self.cfg.beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
 
     def log_weights(self, x: Tensor, k: int) -> Tensor:
         """``log p(x, z_i) - log q(z_i | x)`` for k posterior samples per input: (B, ...) -> (B, k).

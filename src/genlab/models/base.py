@@ -96,7 +96,9 @@ class GenerativeModel(nn.Module):
         """Multiplier on every learning rate at ``step`` of ``total`` (constant by default)."""
         return 1.0
 
-    def loss(self, phase: str, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss of one update of ``phase`` and the numbers worth logging, as detached 0-dim
+        tensors (the trainer reads them on the host once per logged step, never per update)."""
         raise NotImplementedError  # abstract
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:

@@ -173,21 +173,21 @@ class CGAN(Conditional, GAN):
             raise BadInputError("cgan's critic judges a sample with its class label: pass y")
         return self.D(self.to_net(x), y)
 
-    def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the label is held fixed: a penalty interpolates between a real and a fake of the same class
         real, fake = self.augmented(self.to_net(real)), self.augmented(self.to_net(fake))
         loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake,
                                        self.rand, gp_weight=self.cfg.gp_weight)
-        return loss, {k: v.item() for k, v in logs.items()}
+        return loss, {k: v.detach() for k, v in logs.items()}
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         real, y = batch["x"], batch["y"]
         if y is None:
             raise BadInputError(f"cgan needs class labels; train it on a labelled dataset: {LABELLED}")
         if phase == "d":  # fakes carry the batch's labels, so D cannot tell them by class frequency
             return self.critic_loss(real, self.generate(len(real), y).detach(), y)
         loss = self.g_loss(self.D(self.augmented(self.to_net(self.generate(len(real), y))), y))
-        return loss, {"loss_g": loss.item()}
+        return loss, {"loss_g": loss.detach()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n, self.labels(n, y))
@@ -244,7 +244,7 @@ class CVAE(Conditional, VAE):
             scores.append(-(self.recon_nll(self.decode_raw(mu, y), x) + losses.kl_normal(mu, logvar)))
         return torch.stack(scores, dim=1).argmax(dim=1)  # (B, K) -> (B,)
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         x, y = batch["x"], batch["y"]
         if y is None:
             raise BadInputError(f"cvae needs class labels; train it on a labelled dataset: {LABELLED}")
@@ -252,7 +252,7 @@ class CVAE(Conditional, VAE):
         z = losses.reparameterize(mu, logvar, self.randn(len(x), self.latent_dim))
         rec = self.recon_nll(self.decode_raw(z, y), x).mean()
         kl = losses.kl_normal(mu, logvar).mean()
-        return rec + self.cfg.beta * kl, {"recon": rec.item(), "kl": kl.item()}
+        return rec + self.cfg.beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
 
     def log_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
         """(B, ...) -> (B, k) log importance weights of log p(x | y), or, without labels, of

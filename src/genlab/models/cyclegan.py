@@ -180,11 +180,11 @@ class CycleGAN(GenerativeModel):
 
     # -- losses ---------------------------------------------------------------------------
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         a, b = batch["x"], batch["x_b"]
         return self.generator_loss(a, b) if phase == "g" else self.critic_loss(a, b)
 
-    def generator_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def generator_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self.training:
             self.keep_examples(a, b)
         fake_b, fake_a = self.output(self.G_AB(a)), self.output(self.G_BA(b))
@@ -193,16 +193,16 @@ class CycleGAN(GenerativeModel):
         cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
         lam = self.cfg.cycle_weight
         loss = adv + lam * (cyc_a + cyc_b)
-        logs = {"loss_adv": adv.item(), "cycle_a": cyc_a.item(), "cycle_b": cyc_b.item()}
+        logs = {"loss_adv": adv.detach(), "cycle_a": cyc_a.detach(), "cycle_b": cyc_b.detach()}
         if self.cfg.identity_weight > 0:
             # A generator fed an image already in its target domain should leave it alone.
             idt = F.l1_loss(self.output(self.G_BA(a)), a) + F.l1_loss(self.output(self.G_AB(b)), b)
             loss = loss + self.cfg.identity_weight * lam * idt
-            logs["identity"] = idt.item()
+            logs["identity"] = idt.detach()
         self._fakes = (fake_a.detach(), fake_b.detach())
-        return loss, {"loss_g": loss.item(), **logs}
+        return loss, {"loss_g": loss.detach(), **logs}
 
-    def critic_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def critic_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self._fakes is not None:
             (fake_a, fake_b), self._fakes = self._fakes, None
         else:  # a d phase without a g phase before it
@@ -216,9 +216,9 @@ class CycleGAN(GenerativeModel):
         loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, gp_weight=lam)
         loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, gp_weight=lam)
         loss = loss_a + loss_b
-        logs = {"loss_d": loss.item(), "loss_d_a": loss_a.item(), "loss_d_b": loss_b.item()}
+        logs = {"loss_d": loss.detach(), "loss_d_a": loss_a.detach(), "loss_d_b": loss_b.detach()}
         if "gp" in logs_a:
-            logs["gp"] = (logs_a["gp"] + logs_b["gp"]).item()
+            logs["gp"] = (logs_a["gp"] + logs_b["gp"]).detach()
         return loss, logs
 
     # -- examples, samples, figures -------------------------------------------------------

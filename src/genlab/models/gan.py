@@ -152,19 +152,19 @@ class GAN(GenerativeModel):
         """D on data-space samples: raw outputs (B / pack, 1), one per pack of consecutive samples."""
         return self.D(pack_samples(self.to_net(x), self.critic_pack))
 
-    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
         real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
         loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, gp_weight=self.cfg.gp_weight)
-        return loss, {k: v.item() for k, v in logs.items()}
+        return loss, {k: v.detach() for k, v in logs.items()}
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["x"]
         if phase == "d":
             return self.critic_loss(real, self.generate(len(real)).detach())
         fake = pack_samples(self.augmented(self.to_net(self.generate(len(real)))), self.critic_pack)
         loss = self.g_loss(self.D(fake))
-        return loss, {"loss_g": loss.item()}
+        return loss, {"loss_g": loss.detach()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n)

@@ -6,6 +6,7 @@ rank sees exactly its slice of what one process would see for the global batch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from genlab.data.base import Pixels
@@ -43,15 +44,59 @@ class BatchSource:
         self.lo = rank * self.local
         self.per_epoch = len(x) // batch_size
         self._epoch, self._perm = -1, None
+        self.device, self.resident, self.pinned = torch.device("cpu"), None, False
+
+    def place(self, device: torch.device, free_bytes: int | None) -> str:
+        """Where batches for ``device`` come from: the whole set copied to the device once when it
+        takes at most a quarter of its ``free_bytes`` ("resident": a batch is an index on the
+        device, uint8 pixels made float there, exactly as on the host); else each batch's rows
+        gathered on the host into pinned memory and copied without blocking ("pinned")."""
+        self.device = torch.device(device)
+        x = self.x
+        exact = not isinstance(x, Pixels) or (x.size is None and x.channels is None)  # no resize on the device
+        nbytes = x.data.nbytes if isinstance(x, Pixels) else x.numel() * x.element_size()
+        if free_bytes is not None and exact and nbytes <= free_bytes // 4:
+            data = torch.from_numpy(np.ascontiguousarray(x.data)) if isinstance(x, Pixels) else x
+            self.resident = data.to(self.device)
+            if isinstance(x, Pixels):
+                scale = 2.0 / x.max_value
+                self.take = lambda idx: (self.resident[idx].float() * scale - 1.0).contiguous()
+            else:
+                self.take = self.resident.__getitem__
+            return "resident"
+        self.pinned = self.device.type == "cuda"
+        return "pinned" if self.pinned else "host"
 
     def indices(self, k: int) -> torch.Tensor:
         epoch, pos = divmod(k, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 7_777 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(len(self.x), generator=g)
+            if self.resident is not None:  # once per epoch: the batches' indices live on the device too
+                self._perm = self._perm.to(self.device)
         start = pos * self.bs + self.lo
         return self._perm[start:start + self.local]
 
     def batch(self, k: int) -> torch.Tensor:
-        """This process's rows of batch ``k``, float32 on the CPU."""
-        return self.take(self.indices(k))
+        """This process's rows of batch ``k``, float32 (on the device once placed there)."""
+        return self.rows(self.indices(k))
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` as float32 on this source's device."""
+        x = self.take(idx)
+        if self.pinned:
+            x = x.pin_memory()
+        return x.to(self.device, non_blocking=True)
+
+
+def place_sources(sources: dict[str, BatchSource], labels: torch.Tensor | None,
+                  device: torch.device) -> torch.Tensor | None:
+    """Off the CPU, each set goes to the device when it fits in a quarter of its free memory, else
+    its batches are pinned (``BatchSource.place``); returns the labels where the batches' indices are."""
+    if device.type == "cpu":
+        return labels
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    for src in sources.values():
+        if src.place(device, free) == "resident" and free is not None:
+            free -= src.resident.nbytes
+    return labels.to(device) if labels is not None and sources["x"].resident is not None else labels

@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Mapping
 
 import torch
 
@@ -190,6 +191,9 @@ class Interruption(Callback):
             signal.signal(s, handler)
 
     def on_step(self, trainer, step: int, logs: dict) -> None:
+        cfg = trainer.cfg
+        if trainer.fabric.world_size > 1 and step % cfg.log_every and step != cfg.steps:
+            return  # the ranks agree at logged steps: no collective and host read every step
         stop = self.agreed_stop(trainer)
         if stop:
             trainer.checkpoint(step)
@@ -265,3 +269,32 @@ class Progress(Callback):
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+# ----------------------------------------------------------------------------- logs on the host
+
+
+class HostLogs(Mapping):
+    """A step's logs as the callbacks read them: plain floats, brought from the device in one read
+    when a callback first looks (a step no callback reads costs no host synchronisation)."""
+
+    def __init__(self, tensors: dict):
+        self._tensors, self._host = tensors, None
+
+    def _read(self) -> dict:
+        if self._host is None:
+            items = self._tensors
+            keys = [k for k, v in items.items() if isinstance(v, torch.Tensor)]
+            values = torch.stack([items[k].detach().float().reshape(()) for k in keys]).tolist() if keys else []
+            host = dict(zip(keys, values))
+            self._host = {k: host.get(k, v) for k, v in items.items()}
+        return self._host
+
+    def __getitem__(self, key):
+        return self._read()[key]
+
+    def __iter__(self):
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._tensors)

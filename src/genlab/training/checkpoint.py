@@ -196,3 +196,13 @@ def load_latest(run_dir: Path, *, need_state: bool = True) -> tuple[dict[str, to
             continue
         return weights, state, step
     raise BadRunError(errors[0] if errors else f"{str(run_dir)!r} holds no checkpoint")
+
+
+def python_rng_list(state) -> list:
+    """``random.getstate()`` as nested lists: a checkpoint stores primitives only (weights_only loads)."""
+    return [python_rng_list(v) for v in state] if isinstance(state, tuple) else state
+
+
+def python_rng_state(saved):
+    """The inverse of :func:`python_rng_list`, for ``random.setstate``."""
+    return tuple(python_rng_state(v) for v in saved) if isinstance(saved, list) else saved

@@ -3,8 +3,9 @@
     for step in range(start, steps):
         for each phase of the model, as many times as it repeats:
             next batch, seed the noise, only that phase's parts trainable,
-            loss, backward, step (a non-finite loss or gradient: stop, or skip with nan_policy=skip)
+            loss, backward, step (skipped on the device when the loss or gradient is not finite)
         update the EMA
+        every logged step: read the logs and the guard (stop, or skip with nan_policy=skip)
         callbacks: metrics row, progress, checkpoint, sample figure, stop on Ctrl-C / SIGTERM
     callbacks at the end: the final checkpoint and sample figure
 
@@ -12,26 +13,31 @@ The trainer owns devices, precision and data parallelism (Fabric), the EMA and t
 the side outputs hang off the loop as callbacks (``training/callbacks.py``). It knows no model
 by name. Batches and noise are functions of ``(seed, batch counter)`` (``training/batches.py``),
 which makes resume bit-exact and N processes see what one process would see.
+
+The hot path never waits for the device: losses, logs and the guard's flags stay tensors and
+reach the host once per logged step (``log_every``), as one read.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel
 
 from genlab.config import TrainConfig
 from genlab.data import DataBundle
 from genlab.errors import BadInputError, GenlabError
 from genlab.models.base import GenerativeModel
-from genlab.training.batches import BatchSource, batch_seed, seed_noise
-from genlab.training.callbacks import Callback, default_callbacks
-from genlab.training.checkpoint import save_checkpoint
+from genlab.training.batches import BatchSource, batch_seed, place_sources, seed_noise
+from genlab.training.callbacks import Callback, HostLogs, default_callbacks
+from genlab.training.compiling import (check_compile_backend, check_layout_and_compile, compile_failure, compiled,
+                                      guard_compiled, is_conv_net)
+from genlab.training.checkpoint import python_rng_list, python_rng_state, save_checkpoint
+from genlab.training.ema import EMA
+from genlab.training.guard import Guard, fused
 
 MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
@@ -42,19 +48,6 @@ class TrainingDiverged(GenlabError):
 
 class PeerLost(GenlabError):
     """Another process of a data-parallel run ended: this one stops instead of waiting forever."""
-
-
-def warmed_ema(decay: float):
-    """The EMA update with the usual warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)),
-    so a short run's average is not dominated by its random initial weights (0.999 alone keeps 22% of
-    them after 1,500 steps). The decay stays a tensor: no host synchronisation."""
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
-        d = ((1 + n) / (10 + n)).clamp(max=decay).to(averaged[0].dtype) if averaged else None
-        for a, c in zip(averaged, current):
-            a.lerp_(c, (1 - d).to(a.dtype)) if a.is_floating_point() else a.copy_(c)
-
-    return update
 
 
 class Trainer:
@@ -69,28 +62,37 @@ class Trainer:
     # -- setup ----------------------------------------------------------------------------
 
     def _fabric(self):
+        cfg = self.cfg
+        if cfg.devices * cfg.num_nodes == 1 and cfg.precision == "32-true":
+            from genlab.training.device import SingleDevice
+
+            return SingleDevice(cfg.accelerator)  # Fabric's import costs more than a short run's start
         from lightning_fabric import Fabric
 
-        cfg = self.cfg
-        strategy = "ddp" if cfg.devices > 1 else "auto"
+        strategy = "ddp" if cfg.devices * cfg.num_nodes > 1 else "auto"
         try:
-            return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
-                          strategy=strategy)
+            return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+                          precision=cfg.precision, strategy=strategy)
         except (RuntimeError, ValueError, TypeError) as e:  # e.g. --accelerator cuda without a GPU
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BadInputError(f"cannot use accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
+            nodes = f", num_nodes={cfg.num_nodes}" if cfg.num_nodes > 1 else ""
+            raise BadInputError(f"cannot use accelerator={cfg.accelerator!r}, devices={cfg.devices}{nodes}, "
                                 f"precision={cfg.precision!r} here: {first}") from None
 
     def _setup(self):
         model, cfg = self.model, self.cfg
+        check_layout_and_compile(model, cfg)
         fabric = self._fabric()
+        if cfg.compile:  # before any worker starts: a missing backend is one error line
+            check_compile_backend(fabric.device)
         fabric.launch()
         self.fabric = fabric
         model.noise_rank, model.noise_world = fabric.global_rank, fabric.world_size
         if fabric.world_size > 1 and fabric.is_global_zero:
             print(f"data parallel: {fabric.world_size} processes ({type(fabric.strategy).__name__}, "
                   f"{self.cfg.batch_size // fabric.world_size} samples each)", file=sys.stderr, flush=True)
-        opts = model.configure_optimizers(cfg.lr)
+        # fused Adam: one kernel per update, and it skips a bad update on the device (guard.py)
+        opts = {p: fused(o) for p, o in model.configure_optimizers(cfg.lr).items()}
         self.attrs = sorted({a for names in model.parts.values() for a in names})
         self.originals = {a: getattr(model, a) for a in self.attrs}
         # Fabric's wrappers earn their per-call cost only with several processes or mixed
@@ -99,7 +101,14 @@ class Trainer:
         self.wrapped = fabric.world_size > 1 or cfg.precision != "32-true"
         for a in self.attrs:  # each part on its own: DDP of G and D separately, as Fabric wants
             m = self.originals[a]
-            setattr(model, a, fabric.setup_module(m) if self.wrapped else m.to(fabric.device))
+            if cfg.channels_last and is_conv_net(m):  # in place: the optimizers keep the same tensors
+                m.to(memory_format=torch.channels_last)
+            if self.wrapped:  # compiled first: Fabric unwraps it and compiles its DDP/precision wrapper
+                m = fabric.setup_module(compiled(m) if cfg.compile else m)
+            else:
+                m = m.to(fabric.device)
+                m = compiled(m) if cfg.compile else m
+            setattr(model, a, guard_compiled(m) if cfg.compile else m)
         # buffers outside the parts (e.g. an autoencoder's code statistics) follow the device
         for name, buf in list(model.named_buffers(recurse=False)):
             setattr(model, name, buf.to(fabric.device))
@@ -107,8 +116,7 @@ class Trainer:
         self.base_lrs = {p: [g["lr"] for g in o.param_groups] for p, o in self.opts.items()}
         self.ema = None
         if cfg.ema and model.ema_part:
-            self.ema = AveragedModel(self.originals[model.ema_part], use_buffers=True,
-                                     multi_avg_fn=warmed_ema(cfg.ema_decay))
+            self.ema = EMA(self.originals[model.ema_part], cfg.ema_decay)
             if self.resume_ema:
                 self.ema.module.load_state_dict(self.resume_ema)
         rank, world = fabric.global_rank, fabric.world_size
@@ -116,6 +124,9 @@ class Trainer:
         self.sources = {"x": BatchSource(self.data.source("x"), cfg.batch_size, cfg.seed, rank, world)}
         if self.data.source("x_b") is not None:
             self.sources["x_b"] = BatchSource(self.data.source("x_b"), cfg.batch_size, cfg.seed + 1, rank, world)
+        self.labels = place_sources(self.sources, self.data.y, fabric.device)  # on a GPU when they fit there
+        self.guard = Guard(cfg.max_grad_norm, world_size=fabric.world_size,
+                           host_checks=cfg.precision == "16-mixed")  # the scaler sets found_inf itself
         self.start = 0
         if self.resume_state is not None:
             self._restore(self.resume_state)
@@ -129,13 +140,14 @@ class Trainer:
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
         if "python" in rng:
-            random.setstate(_as_tuple(rng["python"]))
+            random.setstate(python_rng_state(rng["python"]))
         self.start = int(state["step"])
 
     # -- state ----------------------------------------------------------------------------
 
     def weights(self) -> dict[str, torch.Tensor]:
-        sd = dict(self.model.state_dict())  # Fabric wrappers hand back their module's own keys
+        with self.plain_modules():  # a compiled part's keys would start with "_orig_mod."
+            sd = dict(self.model.state_dict())
         if self.ema is not None:
             sd.update({f"ema.{k}": v for k, v in self.ema.module.state_dict().items()})
         return sd
@@ -144,11 +156,12 @@ class Trainer:
         return {
             "step": step,
             "optimizers": {p: o.state_dict() for p, o in self.opts.items()},
-            "rng": {"torch": torch.get_rng_state(), "python": list(_as_list(random.getstate()))},
+            "rng": {"torch": torch.get_rng_state(), "python": python_rng_list(random.getstate())},
             "ema_n_averaged": int(self.ema.n_averaged) if self.ema is not None else 0,
         }
 
     def checkpoint(self, step: int) -> None:
+        self.check_guard()  # a run about to stop on divergence saves nothing more
         if self.fabric.is_global_zero:
             save_checkpoint(self.run_dir, self.weights(), self.state(step), step, keep_last=self.cfg.keep_last)
         self.fabric.barrier()
@@ -161,12 +174,11 @@ class Trainer:
         set_trainable(self.model, phase, self._part_params)
 
     def batch(self, k: int) -> dict:
-        dev = self.fabric.device
-        idx = self.sources["x"].indices(k)
-        b = {"x": self.sources["x"].take(idx).to(dev, non_blocking=True),
-             "y": self.data.y[idx].to(dev) if self.data.y is not None else None}
+        src, y = self.sources["x"], self.labels
+        idx = src.indices(k)  # on the device when the set lives there, as are the labels then
+        b = {"x": src.rows(idx), "y": None if y is None else y[idx].to(self.fabric.device, non_blocking=True)}
         if "x_b" in self.sources:
-            b["x_b"] = self.sources["x_b"].batch(k).to(dev)
+            b["x_b"] = self.sources["x_b"].batch(k)
         return b
 
     def fit(self) -> GenerativeModel:
@@ -177,44 +189,48 @@ class Trainer:
             model.train()
             reps = model.repeats()
             per_step = sum(reps.values())
-            logs: dict = {}
+            logs: dict = {}  # the last update's numbers of each phase, as tensors
             phase_params = {p: model.phase_parameters(p) for p in model.phases}
             for step in range(self.start, cfg.steps):
                 self._set_lr(step)
                 k = step * per_step
-                check_grads = (step + 1) % cfg.log_every == 0
+                logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
                 for phase in model.phases:
                     for _ in range(reps[phase]):
                         seed_noise(batch_seed(cfg.seed, k), fabric.device)
                         batch = self.batch(k)
                         k += 1
                         self.set_phase(phase)
-                        with _inner_autograd_allowed():
+                        with _inner_autograd_allowed(self.wrapped):
                             loss, out = model.loss(phase, batch)
                         opt = self.opts[phase]
-                        if not math.isfinite(loss.item()):
-                            self.skipped += self._diverged(step, phase, "loss", loss.item())
-                            continue
                         opt.zero_grad(set_to_none=True)
                         fabric.backward(loss) if self.wrapped else loss.backward()
-                        # checked at every update: one Inf gradient would poison the weights for good
+                        # every update: one Inf gradient would poison the weights for good
                         gn = _grad_norm(phase_params[phase])
-                        if check_grads:
+                        self.guard.step(opt, step, phase, loss, gn)
+                        if logged:
                             out[f"grad_norm_{phase}"] = gn
-                        if not math.isfinite(gn) or gn > cfg.max_grad_norm:
-                            self.skipped += self._diverged(step, phase, "gradient norm", gn)
-                            opt.zero_grad(set_to_none=True)
-                            continue
-                        opt.step()
-                        self.bad_in_a_row = 0
                         logs.update(out)
                 if self.ema is not None:
                     self.ema.update_parameters(self.originals[model.ema_part])
-                self._call("on_step", step + 1, logs)
+                if logged:
+                    self.check_guard()
+                self._call("on_step", step + 1, HostLogs(logs))
+            self.check_guard()
             self._check_skipped((cfg.steps - self.start) * per_step)
             self._call("on_end", cfg.steps)
         model.eval()
         return model
+
+    def check_guard(self) -> None:
+        """The guard's verdict on the updates since the last check (one host read): skipped ones
+        are counted, and ``nan_policy`` stops the run as it would have at the bad update itself."""
+        for skipped, bad in self.guard.drain():
+            if skipped:
+                self.skipped += self._diverged(bad.step, bad.phase, bad.describe())
+            else:
+                self.bad_in_a_row = 0
 
     def _set_lr(self, step: int) -> None:
         factor = self.model.lr_factor(step, self.cfg.steps)
@@ -242,6 +258,8 @@ class Trainer:
             grace = 0.0
             raise
         except Exception as e:
+            if self.cfg.compile and (error := compile_failure(e)) is not None:  # e.g. in a compiled backward
+                raise error from None
             fabric = getattr(self, "fabric", None)  # None: the start itself failed
             if fabric is not None and fabric.world_size > 1 and _is_peer_failure(e):
                 raise PeerLost(
@@ -283,25 +301,30 @@ class Trainer:
             return f"the last good checkpoint in {self.run_dir} is kept"
         return "no checkpoint was saved yet, so the run leaves nothing behind"
 
-    def _diverged(self, step: int, phase: str, what: str, value: float) -> int:
+    def _diverged(self, step: int, phase: str, what: str) -> int:
         self.bad_in_a_row += 1
         if self.cfg.nan_policy == "skip" and self.bad_in_a_row < MAX_BAD_IN_A_ROW:
             return 1
         kept = self._kept()
         if self.cfg.nan_policy == "skip":  # skipping cannot help when every batch is bad
-            raise TrainingDiverged(
-                f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}, and the last {MAX_BAD_IN_A_ROW} "
+            err = TrainingDiverged(
+                f"{what} at step {step + 1}, phase {phase!r}, and the last {MAX_BAD_IN_A_ROW} "
                 f"updates were all skipped: training diverged; {kept}; lower --lr")
-        raise TrainingDiverged(
-            f"{what} is {value:.4g} at step {step + 1}, phase {phase!r}: training diverged; {kept}; "
-            f"lower --lr, or --set nan_policy=skip to skip bad batches")
+        else:
+            err = TrainingDiverged(
+                f"{what} at step {step + 1}, phase {phase!r}: training diverged; {kept}; "
+                f"lower --lr, or --set nan_policy=skip to skip bad batches")
+        if not self.fabric.is_global_zero:  # every rank stops here (the verdict is agreed); rank 0 speaks,
+            err.report, err.exit_code = False, 0  # and a worker ending non-zero would make the launcher cut it short
+        raise err
 
     @contextmanager
     def plain_modules(self):
         """Work done on one rank only (figures, live scores) runs the unwrapped modules: a DDP
         wrapper's forward broadcasts BatchNorm buffers, a collective the other ranks never join."""
-        wrapped = {a: getattr(self.model, a) for a in self.attrs}
-        for a in self.attrs:
+        attrs = getattr(self, "attrs", ())  # none before the set-up: the model holds its own modules
+        wrapped = {a: getattr(self.model, a) for a in attrs}
+        for a in attrs:
             setattr(self.model, a, self.originals[a])
         try:
             yield
@@ -326,9 +349,12 @@ def set_trainable(model: GenerativeModel, phase: str, part_params: dict[str, lis
 
 
 @contextmanager
-def _inner_autograd_allowed():
+def _inner_autograd_allowed(wrapped: bool = True):
     """The gradient penalty calls torch.autograd.grad inside the loss; under mixed precision
     Fabric's guard would take that inner backward for a forgotten ``fabric.backward``."""
+    if not wrapped:  # plain modules: no Fabric guard (and no Fabric import)
+        yield
+        return
     try:
         import lightning_fabric.wrappers as wrappers
     except ImportError:  # pragma: no cover
@@ -361,16 +387,9 @@ def _first_sentence(e: BaseException) -> str:
     return (text.split(".")[0].strip() or type(e).__name__)[:100]
 
 
-def _grad_norm(params) -> float:
+def _grad_norm(params) -> torch.Tensor:
+    """The global L2 norm of the gradients, a 0-dim tensor on their device (no host read)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))  # one fused kernel
-
-
-def _as_list(x):
-    return [_as_list(v) for v in x] if isinstance(x, tuple) else x
-
-
-def _as_tuple(x):
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, list) else x
+        return torch.zeros((), device=params[0].device if params else None)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # one fused kernel

@@ -39,19 +39,38 @@ WORKLOADS = {
                        "quick": ("gan", "shapes", {"width": 8, "latent_dim": 16, "augment": ""}, 16, 20, 10)},
 }
 LOG_EVERY = 10
+# steps per paired window (see ``paired``): about a second of each loop
+PAIRED_WINDOW = {"gan2d_grid25": {"full": 100, "quick": 10}, "dcgan32_shapes": {"full": 5, "quick": 2}}
 
 
-def genlab_rate(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int, out: Path) -> float:
+def genlab_rate(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int, out: Path) -> dict:
+    """samples/s of ``genlab.train`` from the end of step ``warm`` to the end of the last step, on
+    the wall clock and on the process's CPU clock (read by an observer callback added to the
+    default ones: the user's path, watched)."""
     import genlab
+    from genlab.training import trainer as trainer_mod
+    from genlab.training.callbacks import Callback
 
-    genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
-                 overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
-    rows = {int(r["step"]): float(r["time"]) for r in csv.DictReader(open(out / "metrics.csv"))}
-    return (steps - warm) * batch / (rows[steps] - rows[warm])
+    marks = {}
+
+    class Clock(Callback):
+        def on_step(self, trainer, step, logs):
+            if step in (warm, steps):
+                marks[step] = (time.perf_counter(), time.process_time())
+
+    original = trainer_mod.default_callbacks
+    trainer_mod.default_callbacks = lambda **kw: [*original(**kw), Clock()]
+    try:
+        genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
+                     overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
+    finally:
+        trainer_mod.default_callbacks = original
+    n = (steps - warm) * batch
+    return {"wall": n / (marks[steps][0] - marks[warm][0]), "cpu": n / (marks[steps][1] - marks[warm][1])}
 
 
-def plain_rate(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int) -> float:
-    """The loop one would write by hand with the same pieces."""
+def plain_loop(model: str, data: str, overrides: dict, batch: int):
+    """The loop one would write by hand with the same pieces: ``run(n)`` does n more steps."""
     import torch
 
     from genlab import losses
@@ -78,25 +97,73 @@ def plain_rate(model: str, data: str, overrides: dict, batch: int, steps: int, w
         pos += batch
         return x[perm[pos - batch:pos]]
 
-    t0 = None
-    for step in range(steps):
-        if step == warm:
-            t0 = time.perf_counter()
-        real = next_batch()
-        with torch.no_grad():
-            fake = net.output(G(torch.randn(batch, latent)))
-        d_loss = losses.bce_d_loss(D(net.to_net(real)), D(net.to_net(fake)))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        next_batch()  # genlab draws a fresh batch for the G phase too (only its size matters to G)
-        D.requires_grad_(False)
-        g_loss = losses.nonsaturating_g_loss(D(net.to_net(net.output(G(torch.randn(batch, latent))))))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-    return (steps - warm) * batch / (time.perf_counter() - t0)
+    def run(n: int) -> None:
+        for _ in range(n):
+            real = next_batch()
+            with torch.no_grad():
+                fake = net.output(G(torch.randn(batch, latent)))
+            d_loss = losses.bce_d_loss(D(net.to_net(real)), D(net.to_net(fake)))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            next_batch()  # genlab draws a fresh batch for the G phase too (only its size matters to G)
+            D.requires_grad_(False)
+            g_loss = losses.nonsaturating_g_loss(D(net.to_net(net.output(G(torch.randn(batch, latent))))))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            D.requires_grad_(True)
+
+    return run
+
+
+def plain_rate(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int) -> dict:
+    run = plain_loop(model, data, overrides, batch)
+    run(warm)
+    t0, c0 = time.perf_counter(), time.process_time()
+    run(steps - warm)
+    n = (steps - warm) * batch
+    return {"wall": n / (time.perf_counter() - t0), "cpu": n / (time.process_time() - c0)}
+
+
+def paired(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int, window: int,
+           out: Path) -> dict:
+    """Paired windows in one process: ``genlab.train`` runs, and after every ``window`` of its steps
+    an observer callback runs ``window`` steps of the plain loop; each pair of windows ran at the
+    machine's speed of that moment, so their ratio does not drift with it (repeated whole runs on a
+    shared machine differ by up to 2x). genlab's windows include its callbacks, not the plain loop."""
+    import genlab
+    from genlab.training import trainer as trainer_mod
+    from genlab.training.callbacks import Callback
+
+    run = plain_loop(model, data, overrides, batch)
+    run(warm)
+    times: dict[str, list[float]] = {"genlab": [], "plain": []}
+
+    class Pair(Callback):
+        mark = None
+
+        def on_step(self, trainer, step, logs):
+            if step < warm or (step - warm) % window:
+                return
+            if self.mark is not None:
+                times["genlab"].append(time.perf_counter() - self.mark)
+                t = time.perf_counter()
+                run(window)
+                times["plain"].append(time.perf_counter() - t)
+            self.mark = time.perf_counter()
+
+    original = trainer_mod.default_callbacks
+    trainer_mod.default_callbacks = lambda **kw: [*original(**kw), Pair()]
+    try:
+        genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
+                     overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
+    finally:
+        trainer_mod.default_callbacks = original
+    ratios = sorted(p / g for g, p in zip(times["genlab"], times["plain"]))
+    return {"windows": len(ratios), "window_steps": window, "median_ratio": ratios[len(ratios) // 2],
+            "ratio_of_sums": sum(times["plain"]) / sum(times["genlab"]),
+            "quartiles": [ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]]}
 
 
 def main(argv=None) -> None:
@@ -114,13 +181,25 @@ def main(argv=None) -> None:
             for r in range(repeats):
                 g_rates.append(genlab_rate(model, data, overrides, batch, steps, warm, Path(tmp) / name))
                 p_rates.append(plain_rate(model, data, overrides, batch, steps, warm))
-                log(f"{name} #{r + 1}: genlab {g_rates[-1]:.0f} samples/s, plain {p_rates[-1]:.0f} samples/s")
+                log(f"{name} #{r + 1}: genlab {g_rates[-1]['wall']:.0f} samples/s ({g_rates[-1]['cpu']:.0f} per "
+                    f"CPU-s), plain {p_rates[-1]['wall']:.0f} ({p_rates[-1]['cpu']:.0f} per CPU-s)")
+            best = {c: (max(g[c] for g in g_rates), max(p[c] for p in p_rates)) for c in ("wall", "cpu")}
+            window = PAIRED_WINDOW[name][mode]
+            pairs = paired(model, data, overrides, batch, steps, warm, window, Path(tmp) / name)
+            log(f"{name} paired: median ratio {pairs['median_ratio']:.3f} over {pairs['windows']} windows "
+                f"of {window} steps (quartiles {pairs['quartiles'][0]:.3f}-{pairs['quartiles'][1]:.3f})")
             results[name] = {"model": model, "data": data, "overrides": overrides, "batch": batch, "steps": steps,
-                             "warm": warm, "genlab_samples_per_s": max(g_rates), "plain_samples_per_s": max(p_rates),
-                             "ratio": max(g_rates) / max(p_rates), "all_genlab": g_rates, "all_plain": p_rates}
+                             "warm": warm, "genlab_samples_per_s": best["wall"][0],
+                             "plain_samples_per_s": best["wall"][1],
+                             "ratio": best["wall"][0] / best["wall"][1],
+                             "genlab_samples_per_cpu_s": best["cpu"][0], "plain_samples_per_cpu_s": best["cpu"][1],
+                             "ratio_cpu": best["cpu"][0] / best["cpu"][1], "paired": pairs,
+                             "all_genlab": g_rates, "all_plain": p_rates}
     emit(args, results, started, target_ratio=0.97,
          timing="steady state from the end of step `warm` to the last step, start-up and final checkpoint "
-                "excluded from both; best of `repeats` interleaved runs; samples/s = generator updates x batch / s")
+                "excluded from both; best of `repeats` interleaved runs; samples/s = generator updates x batch / s, "
+                "on the wall clock (ratio) and per second of the process's CPU time (ratio_cpu: one thread, so "
+                "time the machine gave to others is not counted)")
 
 
 if __name__ == "__main__":

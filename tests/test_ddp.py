@@ -147,7 +147,7 @@ if os.environ.get("LOCAL_RANK") == "1":
 '''
 
 
-@pytest.mark.parametrize("policy", ["skip", "stop"])
+@pytest.mark.parametrize("policy", ["skip", pytest.param("stop", marks=pytest.mark.slow)])
 def test_the_guard_agrees_across_ranks(tmp_path, policy):
     """A non-finite loss on one rank: every rank skips that update (rank 0 counts it though its
     own loss was finite), or every rank stops with the one divergence error; nobody hangs."""

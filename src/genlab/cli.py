@@ -3,7 +3,6 @@ so ``genlab --help`` answers instantly. User errors print one line and exit with
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path

@@ -99,7 +99,8 @@ def game(name: str, cfg=None) -> Game:
     return dataclasses.replace(g, **g.configure(cfg)) if g.configure and cfg is not None else g
 
 
-def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight: float) -> tuple[Tensor, dict]:
+def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight: float,
+                details: bool = True) -> tuple[Tensor, dict]:
     """The critic's loss in game ``g`` and the numbers worth logging, as tensors: ``loss_d``,
     ``wasserstein`` (the gap of the mean outputs, for a game without a fixed threshold), ``gp``
     (with a penalty), ``d_acc_real`` and ``d_acc_fake`` (a critic at 100% starves the generator).
@@ -107,16 +108,20 @@ def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight:
     ``real`` and ``fake`` are critic inputs (network units); ``critic`` maps them to raw outputs
     (a conditional model binds the label, so the penalty interpolates within a class);
     ``rand(n, *shape)`` draws the penalty's ε from the model's seeded noise, only when there is one.
+    ``details=False`` leaves out the health signals (``wasserstein``, ``d_acc_*``): the trainer
+    asks for them on logged steps only, the others would compute numbers nobody reads.
     """
     real_out, fake_out = critic(real), critic(fake)
     loss = g.d_loss(real_out, fake_out)
     logs, thr = {}, g.threshold
-    if thr is None:
+    if thr is None and details:
         logs["wasserstein"] = real_out.mean() - fake_out.mean()
         thr = 0.5 * (real_out.mean() + fake_out.mean())
     if g.penalty is not None:
         eps = rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
         logs["gp"] = g.penalty(critic, real, fake, eps, weight=gp_weight)
         loss = loss + logs["gp"]
+    if not details:
+        return loss, {"loss_d": loss, **logs}
     accuracy = {"d_acc_real": (real_out > thr).float().mean(), "d_acc_fake": (fake_out <= thr).float().mean()}
     return loss, {"loss_d": loss, **logs, **accuracy}

@@ -81,7 +81,8 @@ def listing(top: Path) -> cache.Listing:
 
 
 def _is_image_name(path: Path | str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+    name = path if isinstance(path, str) else path.name
+    return name.lower().endswith(IMAGE_EXTENSIONS)  # visible names only: ".png" alone is hidden
 
 
 class _Under(Sequence):
@@ -169,8 +170,9 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
 
     files_now = listing(top)  # relative names: a large folder is handled as strings, not Paths
     names = [name for name, _, _ in files_now]
-    skipped = [(top / n, "not an image file") for n in names if not _is_image_name(n)]
-    candidates = [n for n in names if _is_image_name(n)]
+    images = [_is_image_name(n) for n in names]
+    skipped = [(top / n, "not an image file") for n, ok in zip(names, images) if not ok]
+    candidates = [n for n, ok in zip(names, images) if ok]
     class_names = _class_folders(candidates)
     if class_names:
         skipped += [(top / n, "outside the class folders") for n in candidates if "/" not in n]

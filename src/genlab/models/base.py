@@ -77,6 +77,10 @@ class GenerativeModel(nn.Module):
         # Set by the trainer under data parallelism so that every rank draws its slice of the
         # noise one process would draw for the whole batch (equal gradients, see randn).
         self.noise_rank, self.noise_world = 0, 1
+        self.train_device: torch.device | None = None
+        # False on the training steps whose logs nobody reads (set by the trainer): a loss may then
+        # leave out numbers that are only logged (a critic's accuracy)
+        self.log_details = True
 
     # -- contract -------------------------------------------------------------------------
 
@@ -121,18 +125,20 @@ class GenerativeModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        """Where the model's parameters are (the trainer pins it while training: walking every
+        module for it costs more than a small network's forward pass)."""
+        return self.train_device or next(self.parameters()).device
 
     def randn(self, n: int, *shape: int) -> Tensor:
         """Standard normal noise for ``n`` local samples. Under data parallelism every rank
         draws the noise of the whole global batch from identically seeded generators and keeps
         its own slice, so 2 processes see exactly the noise 1 process would."""
         full = torch.randn(n * self.noise_world, *shape, device=self.device)
-        return full[self.noise_rank * n:(self.noise_rank + 1) * n]
+        return full if self.noise_world == 1 else full[self.noise_rank * n:(self.noise_rank + 1) * n]
 
     def rand(self, n: int, *shape: int) -> Tensor:
         full = torch.rand(n * self.noise_world, *shape, device=self.device)
-        return full[self.noise_rank * n:(self.noise_rank + 1) * n]
+        return full if self.noise_world == 1 else full[self.noise_rank * n:(self.noise_rank + 1) * n]
 
     def augmented(self, x: Tensor) -> Tensor:
         """A critic's input (network units) through DiffAugment (genlab.augment) when the config

@@ -213,8 +213,9 @@ class CycleGAN(GenerativeModel):
         fake_b = self.pool_b.query(fake_b, u[:, 2], u[:, 3])
         game, lam = self.game, self.cfg.gp_weight
         a, b, fake_a, fake_b = (self.augmented(t) for t in (a, b, fake_a, fake_b))
-        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, gp_weight=lam)
-        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, gp_weight=lam)
+        more = self.log_details
+        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, gp_weight=lam, details=more)
+        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, gp_weight=lam, details=more)
         loss = loss_a + loss_b
         logs = {"loss_d": loss.detach(), "loss_d_a": loss_a.detach(), "loss_d_b": loss_b.detach()}
         if "gp" in logs_a:

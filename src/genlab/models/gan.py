@@ -155,7 +155,8 @@ class GAN(GenerativeModel):
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
         real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
-        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, gp_weight=self.cfg.gp_weight)
+        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, gp_weight=self.cfg.gp_weight,
+                                        details=self.log_details)
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:

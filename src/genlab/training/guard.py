@@ -65,11 +65,11 @@ class Guard:
         self.max_grad_norm, self.world_size = max_grad_norm, world_size
         self.host_checks = host_checks  # a gradient scaler owns found_inf: read the flag on the host
         self.pending: list[Update] = []
+        self._on_device: dict[int, bool] = {}  # id(optimizer) -> skips_on_device, asked once
 
     def flag(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> torch.Tensor:
         """1.0 when this update must not reach the weights, else 0.0 (a NaN norm compares False)."""
-        ok = torch.isfinite(loss) & (grad_norm <= self.max_grad_norm)
-        bad = (~ok).float()
+        bad = torch.where(torch.isfinite(loss) & (grad_norm <= self.max_grad_norm), 0.0, 1.0)
         if self.world_size > 1:
             import torch.distributed as dist
 
@@ -81,7 +81,10 @@ class Guard:
         """The optimizer's step unless the update is bad; the flag is kept for :meth:`drain`."""
         bad = self.flag(loss.detach(), grad_norm)
         self.pending.append(Update(step, phase, loss.detach(), grad_norm, bad))
-        if self.host_checks or not skips_on_device(opt):
+        on_device = self._on_device.get(id(opt))
+        if on_device is None:
+            on_device = self._on_device[id(opt)] = not self.host_checks and skips_on_device(opt)
+        if not on_device:
             if not bad.item():
                 opt.step()
             return bad

@@ -88,6 +88,7 @@ class Trainer:
         fabric.launch()
         self.fabric = fabric
         model.noise_rank, model.noise_world = fabric.global_rank, fabric.world_size
+        model.train_device = fabric.device
         if fabric.world_size > 1 and fabric.is_global_zero:
             print(f"data parallel: {fabric.world_size} processes ({type(fabric.strategy).__name__}, "
                   f"{self.cfg.batch_size // fabric.world_size} samples each)", file=sys.stderr, flush=True)
@@ -189,12 +190,15 @@ class Trainer:
             model.train()
             reps = model.repeats()
             per_step = sum(reps.values())
-            logs: dict = {}  # the last update's numbers of each phase, as tensors
+            logs, norms = {}, {}  # the last update's numbers of each phase, as tensors
             phase_params = {p: model.phase_parameters(p) for p in model.phases}
             for step in range(self.start, cfg.steps):
                 self._set_lr(step)
                 k = step * per_step
                 logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
+                model.log_details = logged
+                if logged:  # this step's numbers alone, in the model's order, then the gradient norms
+                    logs, norms = {}, {}
                 for phase in model.phases:
                     for _ in range(reps[phase]):
                         seed_noise(batch_seed(cfg.seed, k), fabric.device)
@@ -210,14 +214,15 @@ class Trainer:
                         gn = _grad_norm(phase_params[phase])
                         self.guard.step(opt, step, phase, loss, gn)
                         if logged:
-                            out[f"grad_norm_{phase}"] = gn
+                            norms[f"grad_norm_{phase}"] = gn
                         logs.update(out)
                 if self.ema is not None:
                     self.ema.update_parameters(self.originals[model.ema_part])
                 if logged:
                     self.check_guard()
-                self._call("on_step", step + 1, HostLogs(logs))
+                self._call("on_step", step + 1, HostLogs({**logs, **norms} if logged else logs))
             self.check_guard()
+            model.log_details = True
             self._check_skipped((cfg.steps - self.start) * per_step)
             self._call("on_end", cfg.steps)
         model.eval()
@@ -270,6 +275,7 @@ class Trainer:
         finally:
             for a in getattr(self, "attrs", ()):  # hand back plain modules
                 setattr(self.model, a, self.originals[a])
+            self.model.train_device = None
             self._call("on_close")
             self._reap_workers(grace)
 

@@ -15,15 +15,17 @@ assignments per step); the DCGAN runs without the shapes recipe's DiffAugment an
 
 Timing is steady state, the same window for both: from the end of step ``warm`` to the end of
 the last step. Start-up (imports, Fabric set-up, data loading), the warm-up steps and genlab's
-final checkpoint and sample figure are excluded from both. genlab's side is read from its
-metrics.csv ``time`` column; periodic checkpoints and sample figures are switched off. Each
+final checkpoint and sample figure are excluded from both. genlab's side is timed by an observer
+callback added to the default ones; periodic checkpoints and sample figures are switched off. Each
 loop runs ``repeats`` times, interleaved, and the best rate of each is kept (the machine is
-shared, and interference only ever slows a run down).
+shared, and interference only ever slows a run down). Whole runs minutes apart can still differ
+by up to 2x here, so the figure to quote is the paired one (``paired``): both loops in one
+process, in alternating windows of a few steps, each pair compared at the machine's speed of
+that moment (median and quartiles of the pairs' ratios).
 """
 
 from __future__ import annotations
 
-import csv
 import sys
 import tempfile
 import time
@@ -43,12 +45,25 @@ LOG_EVERY = 10
 PAIRED_WINDOW = {"gan2d_grid25": {"full": 100, "quick": 10}, "dcgan32_shapes": {"full": 5, "quick": 2}}
 
 
+def train_watched(model: str, data: str, overrides: dict, batch: int, steps: int, out: Path, observer) -> None:
+    """``genlab.train`` as a user runs it (periodic checkpoints, figures, EMA and DiffAugment off,
+    as the plain loop has none), with ``observer`` appended to the default callbacks."""
+    import genlab
+    from genlab.training import trainer as trainer_mod
+
+    original = trainer_mod.default_callbacks
+    trainer_mod.default_callbacks = lambda **kw: [*original(**kw), observer]
+    try:
+        genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
+                     overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
+    finally:
+        trainer_mod.default_callbacks = original
+
+
 def genlab_rate(model: str, data: str, overrides: dict, batch: int, steps: int, warm: int, out: Path) -> dict:
     """samples/s of ``genlab.train`` from the end of step ``warm`` to the end of the last step, on
     the wall clock and on the process's CPU clock (read by an observer callback added to the
     default ones: the user's path, watched)."""
-    import genlab
-    from genlab.training import trainer as trainer_mod
     from genlab.training.callbacks import Callback
 
     marks = {}
@@ -58,13 +73,7 @@ def genlab_rate(model: str, data: str, overrides: dict, batch: int, steps: int, 
             if step in (warm, steps):
                 marks[step] = (time.perf_counter(), time.process_time())
 
-    original = trainer_mod.default_callbacks
-    trainer_mod.default_callbacks = lambda **kw: [*original(**kw), Clock()]
-    try:
-        genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
-                     overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
-    finally:
-        trainer_mod.default_callbacks = original
+    train_watched(model, data, overrides, batch, steps, out, Clock())
     n = (steps - warm) * batch
     return {"wall": n / (marks[steps][0] - marks[warm][0]), "cpu": n / (marks[steps][1] - marks[warm][1])}
 
@@ -132,8 +141,6 @@ def paired(model: str, data: str, overrides: dict, batch: int, steps: int, warm:
     an observer callback runs ``window`` steps of the plain loop; each pair of windows ran at the
     machine's speed of that moment, so their ratio does not drift with it (repeated whole runs on a
     shared machine differ by up to 2x). genlab's windows include its callbacks, not the plain loop."""
-    import genlab
-    from genlab.training import trainer as trainer_mod
     from genlab.training.callbacks import Callback
 
     run = plain_loop(model, data, overrides, batch)
@@ -153,13 +160,7 @@ def paired(model: str, data: str, overrides: dict, batch: int, steps: int, warm:
                 times["plain"].append(time.perf_counter() - t)
             self.mark = time.perf_counter()
 
-    original = trainer_mod.default_callbacks
-    trainer_mod.default_callbacks = lambda **kw: [*original(**kw), Pair()]
-    try:
-        genlab.train(model, data, out=out, steps=steps, batch_size=batch, seed=0, overrides=overrides, quiet=True,
-                     overwrite=True, sample_every=0, ckpt_every=steps, log_every=LOG_EVERY, ema=False)
-    finally:
-        trainer_mod.default_callbacks = original
+    train_watched(model, data, overrides, batch, steps, out, Pair())
     ratios = sorted(p / g for g, p in zip(times["genlab"], times["plain"]))
     return {"windows": len(ratios), "window_steps": window, "median_ratio": ratios[len(ratios) // 2],
             "ratio_of_sums": sum(times["plain"]) / sum(times["genlab"]),

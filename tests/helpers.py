@@ -117,3 +117,23 @@ def tiny_run(tmp_path_factory, model: str, data: str, *, name: str | None = None
     out = tmp_path_factory.mktemp("runs") / (name or model)
     genlab.train(model, data, out=out, **{"seed": 0, "quiet": True, **kwargs})
     return out
+
+
+# ----------------------------------------------------------------------------- run weights
+
+
+def weights(run: Path) -> dict:
+    """A run folder's final weights (model.safetensors)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(run) / "model.safetensors"))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """Two runs' final weights: the same keys, bit for bit."""
+    import torch
+
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k

@@ -14,27 +14,16 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import genlab
 from genlab.errors import BadInputError
 from genlab.training.compiling import compile_failure, compiled, guard_compiled
 
 from conftest import run_cli
+from helpers import assert_same_weights, weights
 
 GAN = dict(batch_size=32, seed=0, ema=True, sample_every=0, overrides={"hidden": 16, "lr_decay": 0.0})
 IMAGE_GAN = dict(batch_size=16, seed=0, sample_every=0, overrides={"width": 4, "latent_dim": 4})
-
-
-def weights(run) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "model.safetensors"))
-
-
-def assert_same(a, b):
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
 
 
 def assert_close(a, b, atol):
@@ -66,7 +55,7 @@ def gan_runs(tmp_path_factory):
 
 def test_a_compiled_run_resumed_halfway_equals_the_uninterrupted_one(gan_runs):
     assert json.loads((gan_runs / "split" / "config.json").read_text())["train"]["compile"] is True
-    assert_same(gan_runs / "split", gan_runs / "straight")
+    assert_same_weights(gan_runs / "split", gan_runs / "straight")
 
 
 def test_compiled_weights_are_close_to_eager_ones_and_saved_under_the_same_keys(gan_runs):
@@ -153,7 +142,7 @@ def image_runs(tmp_path_factory):
 
 def test_a_channels_last_run_resumed_halfway_equals_the_uninterrupted_one(image_runs):
     assert json.loads((image_runs / "split" / "config.json").read_text())["train"]["channels_last"] is True
-    assert_same(image_runs / "split", image_runs / "straight")
+    assert_same_weights(image_runs / "split", image_runs / "straight")
 
 
 def test_channels_last_weights_are_close_to_contiguous_ones_and_load_anywhere(image_runs):

@@ -7,23 +7,12 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import genlab
 from genlab.errors import BadInputError, BadRunError
 
 from conftest import run_cli
-
-
-def weights(run) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "model.safetensors"))
-
-
-def assert_same_weights(a, b):
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
+from helpers import assert_same_weights, weights
 
 
 def test_run_folder_layout(tiny_gan_run):

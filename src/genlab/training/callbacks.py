@@ -85,7 +85,7 @@ class MetricsLog(Callback):
 
     def on_step(self, trainer, step: int, logs: dict) -> None:
         cfg = trainer.cfg
-        if self.logger is None or not (step % cfg.log_every == 0 or step == cfg.steps):
+        if self.logger is None or not trainer.logs_at(step):
             return
         row = {"step": step, "time": round(time.perf_counter() - self.t0, 3), **logs}
         if trainer.data.modes is not None and step % (cfg.log_every * LIVE_MODES_EVERY) == 0:
@@ -191,8 +191,7 @@ class Interruption(Callback):
             signal.signal(s, handler)
 
     def on_step(self, trainer, step: int, logs: dict) -> None:
-        cfg = trainer.cfg
-        if trainer.fabric.world_size > 1 and step % cfg.log_every and step != cfg.steps:
+        if trainer.fabric.world_size > 1 and not trainer.logs_at(step):
             return  # the ranks agree at logged steps: no collective and host read every step
         stop = self.agreed_stop(trainer)
         if stop:

@@ -38,7 +38,7 @@ def resolve_device(accelerator: str) -> torch.device:
 class SingleDevice:
     """The part of Fabric's interface the trainer and its callbacks use, for one process."""
 
-    global_rank, local_rank, node_rank, world_size, is_global_zero = 0, 0, 0, 1, True
+    global_rank, world_size, is_global_zero = 0, 1, True
 
     def __init__(self, accelerator: str):
         self.device = resolve_device(accelerator)
@@ -49,7 +49,3 @@ class SingleDevice:
 
     def barrier(self) -> None:
         pass
-
-    @property
-    def strategy(self):
-        return self

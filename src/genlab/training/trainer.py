@@ -195,7 +195,7 @@ class Trainer:
             for step in range(self.start, cfg.steps):
                 self._set_lr(step)
                 k = step * per_step
-                logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
+                logged = self.logs_at(step + 1)
                 model.log_details = logged
                 if logged:  # this step's numbers alone, in the model's order, then the gradient norms
                     logs, norms = {}, {}
@@ -227,6 +227,11 @@ class Trainer:
             self._call("on_end", cfg.steps)
         model.eval()
         return model
+
+    def logs_at(self, step: int) -> bool:
+        """Whether the step that makes ``step`` steps done is logged: every ``log_every`` steps and
+        the last. Only then are the logs and the guard read on the host."""
+        return step % self.cfg.log_every == 0 or step == self.cfg.steps
 
     def check_guard(self) -> None:
         """The guard's verdict on the updates since the last check (one host read): skipped ones

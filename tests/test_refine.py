@@ -206,7 +206,7 @@ def test_sample_and_eval_with_refinement(cli, gan_run, tmp_path):
     r = cli("eval", gan_run, "--refine", "drs", "--n", "300", "--metrics", "modes,hq", "--json", js)
     assert r.returncode == 0, r.stderr
     assert "accepted" in r.stdout
-    scores = json.loads(js.read_text())
+    scores = json.loads(js.read_text())["scores"]
     assert all(s["refine"]["method"] == "drs" and 0 < s["refine"]["acceptance"] <= 1 for s in scores)
     assert (gan_run / "eval+drs.json").is_file()  # beside the plain scores, which stay as they were
     assert (plain.read_text() if plain.exists() else None) == before

@@ -92,7 +92,7 @@ def test_eval_provenance_records_the_weights(ema_run, tmp_path):
     for key, flags in (("default", []), ("no_ema", ["--no-ema"])):
         out = tmp_path / f"{key}.json"
         assert run_main("eval", ema_run, "--metrics", "mmd", "--n", "200", "--json", out, *flags) == 0
-        scores[key] = json.loads(out.read_text())
+        scores[key] = json.loads(out.read_text())["scores"]
         kept = json.loads((ema_run / "eval.json").read_text())
         assert kept["settings"].get("ema", False) is (key == "default")  # kept apart: --no-ema is not the default
     assert [s["ema"] for s in scores["default"]] == [True]

@@ -17,13 +17,13 @@ import torch
 from genlab import __version__
 from genlab.config import TrainConfig, load_yaml, resolve, split_overrides
 from genlab.errors import BadInputError, BadRunError, unknown
-from genlab.lock import run_lock
+from genlab.lock import run_lock, run_lock_path
 from genlab.models import MODELS, DataInfo, GenerativeModel
 from genlab.training.checkpoint import (CKPT_DIR, CONFIG, WEIGHTS, candidates, load_latest, load_weights,
                                        read_config, saved_step, write_config)
 
 # Settings a resumed run may change; everything else must match the saved run.
-RESUMABLE = ("steps", "accelerator", "devices", "num_nodes", "precision", "compile", "channels_last",
+RESUMABLE = ("steps", "accelerator", "devices", "num_nodes", "rendezvous_timeout", "precision", "compile", "channels_last",
              "sample_every", "log_every", "ckpt_every", "keep_last", "nan_policy", "max_grad_norm", "logger", "root",
              "download", "cache_dir")
 
@@ -108,11 +108,23 @@ def check_launch(cfg: TrainConfig) -> None:
                             f"(--devices {cfg.devices} x --num-nodes {cfg.num_nodes})")
 
 
-def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber: an existing run needs --resume or --overwrite; other content is never touched.
-    Checks only: an old run is replaced later, once every other setting has been checked."""
+def prepare_out(out: Path, *, resume: bool, overwrite: bool, data: str = "") -> None:
+    """Refuse to clobber: an existing run needs --resume or --overwrite; other content is never touched
+    (``--overwrite`` replaces only what a run wrote), and the run folder never holds or sits inside
+    the data it trains on. Checks only: an old run is replaced later, once every other setting has
+    been checked."""
+    from genlab.runs import data_paths, foreign_entries
+
     if resume and overwrite:
         raise BadInputError("pass --resume to continue the run in --out or --overwrite to replace it, not both")
+    target = out.expanduser().resolve()
+    for path in data_paths(data):
+        if path == target or path in target.parents:
+            raise BadInputError(f"--out {str(out)!r} is inside the data folder {str(path)!r}: its samples would be "
+                                f"read as data; choose an --out outside the data")
+        if target in path.parents and not resume:
+            raise BadInputError(f"--out {str(out)!r} holds the data {str(path)!r} this run trains on; keep data "
+                                f"outside run folders (--overwrite would remove it)")
     if resume:
         read_config(out)  # raises a clear error when there is nothing to resume
         return
@@ -123,6 +135,11 @@ def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
     is_run = (out / CONFIG).is_file()
     if is_run and not overwrite:
         raise BadInputError(f"{str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it")
+    foreign = foreign_entries(out) if is_run else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise BadInputError(f"--overwrite replaces only what a run wrote, and {str(out)!r} also holds {shown}; "
+                            f"move {'it' if len(foreign) == 1 else 'them'} out of the run folder first")
     if not is_run and any(out.iterdir()):
         raise BadInputError(f"--out {str(out)!r} is a non-empty folder that is not a run; choose a new or empty folder")
     cwd, target = Path.cwd().resolve(), out.resolve()
@@ -179,9 +196,15 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     values: dict[str, Any] = {}
     if config is not None:
         values.update(config if isinstance(config, dict) else load_yaml(config))
-    values.update({k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed).items() if v is not None})
-    values.update({k: v for k, v in options.items() if v is not None})
-    values.update(split_overrides(overrides) if isinstance(overrides, list) else (overrides or {}))
+    explicit = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed).items() if v is not None}
+    explicit.update({k: v for k, v in options.items() if v is not None})
+    values.update(explicit)
+    given = split_overrides(overrides) if isinstance(overrides, list) else dict(overrides or {})
+    for key in explicit.keys() & given.keys():  # the same setting twice: neither silently wins
+        if str(explicit[key]) != str(given[key]):
+            raise BadInputError(f"{key} is given twice with different values ({explicit[key]!r} as its own option, "
+                                f"{given[key]!r} as a setting); give it once")
+    values.update(given)
     out = Path(out)
     # one process per run folder: a second `genlab train` on the same --out stops here, naming the first
     with contextlib.nullcontext() if _is_child_process() else run_lock(out):
@@ -193,9 +216,10 @@ def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resum
                    quiet: bool, command: str) -> GenerativeModel:
     """``train`` once this process holds the run folder ``out``."""
     from genlab.data import load_data
+    from genlab.data import resolve_spec as resolve_data_spec
     from genlab.training.trainer import Trainer
 
-    prepare_out(out, resume=resume, overwrite=overwrite)
+    prepare_out(out, resume=resume, overwrite=overwrite, data=resolve_data_spec(data))
     resume_state, weights, step = None, None, 0
     if resume:
         saved = read_config(out)
@@ -231,10 +255,13 @@ def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resum
         saved_text = (out / CONFIG).read_text()
         write_config(out, {**{k: v for k, v in saved.items() if k != "format"}, "train": dataclasses.asdict(cfg)})
     ema_weights = {k[4:]: v for k, v in (weights or {}).items() if k.startswith("ema.")}
-    trainer = Trainer(net, data_bundle, cfg, out, quiet=quiet, resume_state=resume_state, command=command,
-                      resume_ema=ema_weights or None)
     failed = True
-    try:
+    try:  # from here on a failure (an interrupt included) before the first checkpoint leaves nothing behind
+        # a start abandoned while its processes meet (Ctrl-C, SIGTERM) leaves nothing behind either
+        abandon = None if child or resume else lambda: (_end_start(out, failed=True, made=made, old=old),
+                                                        run_lock_path(out).unlink(missing_ok=True))
+        trainer = Trainer(net, data_bundle, cfg, out, quiet=quiet, resume_state=resume_state, command=command,
+                          resume_ema=ema_weights or None, abandon=abandon)
         result = trainer.fit()
         failed = False
         return result
@@ -260,7 +287,33 @@ def resolve_config(model: str, data: str, settings: dict, *, kind: str | None = 
     cfg = _apply_preset(cls, values, kind) or cfg
     if kind:
         check_settings(cls, cfg, kind)
+        _check_used(cls, cfg, kind, set(values) | set(values.get("model_args") or {}))
     return cfg
+
+
+def _check_used(cls, cfg: TrainConfig, kind: str, given: set[str]) -> None:
+    """A setting the user gave that this run would not read (a game's own settings under another
+    game, DiffAugment on vectors) is refused, so config.json records only what ran."""
+    from genlab import games
+
+    args = cfg.model_args
+    if "augment" in given and args.get("augment") and kind == "vector":
+        raise BadInputError(f"augment={args['augment']!r} (DiffAugment) is for image critics; {cfg.data!r} holds "
+                            f"vectors (drop --set augment)")
+    if "loss" not in args:
+        return
+    game = games.game(args["loss"])
+    # a value the user chose: given, and neither the family's default nor its recipe's (a resolved
+    # config handed back whole, as compare does, repeats those)
+    usual = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+    preset = {**cls.presets.get(kind, {}), **cls.presets.get(str(cfg.data).partition(":")[0], {})}
+    chosen = {k for k in given & args.keys() if args[k] != usual.get(k) and args[k] != preset.get(k, usual.get(k))}
+    unused = [k for k in ("a", "b", "c") if k in chosen and game.configure is None]
+    unused += [k for k in ("gp_weight",) if k in chosen and game.penalty is None]
+    if unused:
+        users = [n for n, g in games.GAMES.items() if (g.penalty if unused[0] == "gp_weight" else g.configure)]
+        raise BadInputError(f"{unused[0]} is a setting of the {', '.join(users)} game, and this run plays "
+                            f"loss={args['loss']!r}; drop it or choose that game with --set loss=NAME")
 
 
 def data_kind(cfg: TrainConfig) -> str:
@@ -367,6 +420,7 @@ class Run:
     config: dict  # config.json: the model, its settings, the data's description
     model: GenerativeModel  # in eval mode, on the device asked for
     ema: bool  # the generator holds the EMA weights (not the last training weights)
+    step: int | None = None  # the training step of the weights loaded
 
     @property
     def name(self) -> str:
@@ -406,9 +460,18 @@ def load(run_dir: str | Path, *, ema: bool | None = None, device: str = "cpu") -
     info = DataInfo.from_dict(saved["data_info"])
     net = build_model(saved["model"], saved["train"]["model_args"], info)
     if (run_dir / WEIGHTS).is_file():
-        weights, _ = load_weights(run_dir / WEIGHTS)
+        weights, step = load_weights(run_dir / WEIGHTS)
     else:
-        weights, _, _ = load_latest(run_dir, need_state=False)
+        try:
+            weights, _, step = load_latest(run_dir, need_state=False)
+        except BadRunError:
+            from genlab.lock import trainer_of
+
+            holder = trainer_of(run_dir)
+            if holder is None:
+                raise
+            raise BadRunError(f"run {str(run_dir)!r} is being trained by {holder} (it holds the run's lock) and has "
+                              f"no weights yet; wait for its first checkpoint") from None
     plain = {k: v for k, v in weights.items() if not k.startswith("ema.")}
     try:
         net.load_state_dict(plain)
@@ -424,4 +487,16 @@ def load(run_dir: str | Path, *, ema: bool | None = None, device: str = "cpu") -
         except RuntimeError:
             raise BadRunError(f"EMA weights in {str(run_dir)!r} do not match its config.json "
                               f"(damaged or edited run)") from None
-    return Run(path=run_dir, config=saved, model=net.to(device).eval(), ema=use_ema)
+    return Run(path=run_dir, config=saved, model=net.to(_device(device)).eval(), ema=use_ema, step=step)
+
+
+def _device(device) -> torch.device:
+    """``device`` as torch reads it, when this machine has it; otherwise one line saying what it has."""
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as e:
+        have = "cpu" + (", cuda" if torch.cuda.is_available() else "")
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInputError(f"device {device!r} cannot be used here ({first}); this machine has: {have}") from None
+    return dev

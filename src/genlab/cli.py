@@ -80,8 +80,9 @@ def train(
     model: str = typer.Argument(..., help="model name (see 'genlab models')"),
     data: str = typer.Option(..., "--data", help="dataset spec (see 'genlab datasets'), e.g. grid25, folder:PATH"),
     out: Path = typer.Option(..., "--out", help="run folder to create (or continue with --resume)"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="generator/model updates [2000]"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="global batch size [64]"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="generator/model updates [the recipe's for the "
+                                        "model and data, see 'genlab models --recipes'; else 2000]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="global batch size [the recipe's; else 64]"),
     lr: Optional[float] = typer.Option(None, "--lr", help="learning rate [model default]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed [0]"),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size [native]"),
@@ -102,7 +103,8 @@ def train(
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
                                                  help="conv nets in channels-last memory format"),
-    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="keep an EMA of the generator"),
+    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="keep an EMA of the generator [on in the "
+                                       "image GANs' recipes]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     logger: Optional[str] = typer.Option(None, "--logger",
                                          help="csv (metrics.csv, default) or tensorboard (also RUN/tensorboard)"),
@@ -141,9 +143,9 @@ def sample(
         raise BadInputError(f"--n must be a positive integer, got {n}")
     if out.suffix.lower() not in SAMPLE_EXTS:
         raise BadInputError(f"--out must end in {', '.join(SAMPLE_EXTS)}, got {str(out)!r}")
-    from genlab.training.checkpoint import check_output_file
+    from genlab.runs import check_run_output
 
-    check_output_file(out, overwrite=overwrite)
+    check_run_output(out, run, overwrite=overwrite)
     from genlab.sampling import write_samples
 
     record = write_samples(run, n=n, out=out, seed=seed, ema=ema, label=class_, refine=spec)
@@ -155,12 +157,21 @@ def sample(
 
 
 @app.command()
-def models():
-    """List the models."""
+def models(
+    recipes: bool = typer.Option(False, "--recipes", help="also each model's recipe (its defaults) per kind of "
+                                 "data and per dataset"),
+):
+    """List the models (with --recipes: the settings each one trains with when no flag says otherwise)."""
     from genlab.models import MODELS
 
     for name, cls in MODELS.items():
         typer.echo(f"{name:<10} {cls.help}")
+        if recipes:
+            for where, preset in cls.presets.items():
+                shown = " ".join(f"{k}={v}" for k, v in sorted(preset.items()))
+                typer.echo(f"  {'on ' + where + ':':<18} {shown}")
+            if not cls.presets:
+                typer.echo(f"  {'everywhere:':<18} the defaults of 'genlab train --help' and --set")
 
 
 @app.command()
@@ -228,11 +239,15 @@ def interpolate(
     grid: Optional[bool] = typer.Option(None, "--grid/--no-grid",
                                         help="decoded manifold of a 2-D latent [on when latent_dim=2 on images]"),
     ema: Optional[bool] = EMA,
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (never a run's own files)"),
 ):
     """Interpolate between the latent codes of seeds and decode the path (images: strip or GIF; 2-D: the path)."""
     from genlab.interpolate import check_args, interpolate as run_interpolate, parse_seeds
 
+    from genlab.runs import check_run_output
+
     check_args(out, steps)
+    check_run_output(out, run, overwrite=overwrite)
     used = run_interpolate(run, out, steps=steps, seeds=parse_seeds(seeds), method=method, grid=grid, ema=ema)
     typer.echo(f"wrote {out} (seeds {','.join(map(str, used))})" if used else
                f"wrote {out} (the decoded manifold, {steps}x{steps})")
@@ -250,7 +265,9 @@ def eval_(
                                  "mnist5k_cls | shapes_cls | inception"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="local Inception-v3 weights for --features inception"),
     ema: Optional[bool] = EMA,
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores to this JSON file (the "
+                                            "document the run keeps in RUN/eval.json), outside the run"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --json if it exists (never a run's own files)"),
     refine: str = typer.Option("none", "--refine", help=REFINE_HELP + "; scores kept in RUN/eval+METHOD.json"),
     refine_steps: Optional[int] = REFINE_STEPS,
     refine_lr: Optional[float] = REFINE_LR,
@@ -258,16 +275,20 @@ def eval_(
     refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
-    from genlab.evaluation import evaluate, print_scores, save_eval, scores_json
+    from genlab.evaluation import evaluate, print_scores, save_eval
     from genlab.io import atomic_write_text
+    from genlab.runs import check_run_output
 
     spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
+    if json_out is not None:
+        check_run_output(json_out, run, overwrite=overwrite, flag="--json")
     scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
                       refine=spec)
     print_scores(scores)
-    save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, refine=spec)
+    text = save_eval(run, scores, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights,
+                     refine=spec)
     if json_out is not None:
-        atomic_write_text(json_out, scores_json(scores))
+        atomic_write_text(json_out, text)
         typer.echo(f"scores written to {json_out}")
 
 
@@ -301,17 +322,38 @@ def compare(
     typer.echo((out / "leaderboard.md").read_text())
 
 
+def _interrupt_between_imports(signum, frame) -> None:
+    """Ctrl-C as a KeyboardInterrupt, but never inside a module's import: a library interrupted
+    half-way through its import stays broken for the rest of the process (and may swallow the
+    interrupt). Inside one, the signal is sent again a moment later, until it lands outside."""
+    import os
+    import threading
+
+    f = frame
+    while f is not None:
+        if f.f_code.co_filename.startswith("<frozen importlib"):
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        f = f.f_back
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     global _argv
+    import signal
     import warnings
 
     args = _argv = list(sys.argv[1:] if argv is None else argv)
     if argv is None:  # the real command; a caller of main([...]) keeps its own warning format
         warnings.formatwarning = _one_line_warning
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it
+            signal.signal(signal.SIGINT, _interrupt_between_imports)
     try:
-        app(args=args, prog_name="genlab", standalone_mode=False)
+        code = app(args=args, prog_name="genlab", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # outside a command (typer turns one inside a command into exit code 130)
+        code = 130
     except cx.UsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `genlab`: the help is the answer
             print(e.format_message())
@@ -326,4 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(e, "report", True):  # a data-parallel worker leaves the message to rank 0
             print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    sys.exit(0)
+    if code == 130:  # Ctrl-C wherever it landed: loading, building, scoring (training says more itself)
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

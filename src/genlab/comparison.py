@@ -194,8 +194,12 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
     from genlab.config import load_yaml, split_overrides
     from genlab.evaluation import parse_metrics
 
-    if not models:
-        raise BadInputError("compare needs at least one model")
+    from genlab.data import resolve_spec
+    from genlab.runs import check_output, data_paths
+
+    if isinstance(models, str) or not models:
+        raise BadInputError(f"models must be a non-empty list of names, e.g. ['gan', 'vae'], got {models!r}")
+    check_output(out, folder=True, data=data_paths(resolve_spec(data)))
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise BadInputError(f"--seeds must be a positive integer, got {seeds!r}")
     common = load_yaml(config) if config is not None else {}

@@ -44,6 +44,7 @@ class TrainConfig:
     accelerator: str = choice("auto", ACCELERATORS)  # passed to Lightning Fabric
     devices: int = 1  # >1 runs DDP (one process per device)
     num_nodes: int = 1  # machines of a multi-node run (launched by torchrun or SLURM, one rendezvous)
+    rendezvous_timeout: float = 300.0  # seconds the processes of a data-parallel run wait for each other to join
     precision: str = choice("32-true", PRECISIONS)  # Fabric precision
     compile: bool = False  # torch.compile the networks (inductor: needs a C++ compiler on CPU)
     channels_last: bool = False  # conv nets and image batches in channels-last memory format
@@ -65,6 +66,7 @@ class TrainConfig:
             (self.lr >= 0, f"lr must be >= 0 (0 = model default), got {self.lr}"),
             (self.devices > 0, f"devices must be a positive integer, got {self.devices}"),
             (self.num_nodes > 0, f"num_nodes must be a positive integer, got {self.num_nodes}"),
+            (self.rendezvous_timeout > 0, f"rendezvous_timeout must be > 0 seconds, got {self.rendezvous_timeout}"),
             (self.image_size == 0 or 4 <= self.image_size <= 512,
              f"image_size must be between 4 and 512 (or 0 for native), got {self.image_size}"),
             (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
@@ -224,7 +226,7 @@ def resolve(model_cls: type, values: dict[str, Any]) -> TrainConfig:
         elif k in model_fields:
             model_vals[k] = v
         else:
-            valid = [n for n in train_fields if n != "model_args"] + list(model_fields)
+            valid = {n for n in train_fields if n != "model_args"} | set(model_fields)
             raise unknown("option", k, valid)
     cfg = build_dataclass(TrainConfig, train_vals)
     mcfg = build_dataclass(model_cls.Config, model_vals)

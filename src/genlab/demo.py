@@ -50,11 +50,11 @@ def check_out(out: Path, *, overwrite: bool = False) -> None:
     wrote is replaced; anything else (a summary.md or report.html of someone else's, runs and
     figures in a folder that is not a demo's) only with ``overwrite``."""
     from genlab.report.html import _is_report
+    from genlab.runs import check_output
 
+    check_output(out, folder=True)
     if overwrite or not out.exists():
         return
-    if not out.is_dir():
-        raise BadInputError(f"--out {str(out)!r} exists and is not a folder")
     summary = out / "summary.md"
     demo_folder = summary.is_file() and _is_summary(summary)
     ours = {summary: _is_summary, out / "summary.json": _is_summary_json, out / "report.html": _is_report}

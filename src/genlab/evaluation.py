@@ -26,6 +26,7 @@ from genlab import __version__
 from genlab.errors import BadInputError, unknown
 from genlab.metrics import METRICS, Context, Result, Score, compute
 from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
+from genlab.runs import RUN_SCORES
 
 DEFAULT_N = {"vector": 2500, "image": 1000}  # samples per score; 2,500: the PacGAN protocol (mode counts)
 REFERENCE_SEED = 0
@@ -203,13 +204,15 @@ def select(ctx: EvalContext, metrics: list[str] | None) -> list[str]:
 
 
 def run_step(run_dir: Path) -> int | None:
-    from safetensors import safe_open
+    """The step of the weights a run's commands read: its top-level weights', else its newest
+    checkpoint's (a run without a top-level weights file still loads from checkpoints/)."""
+    from genlab.training.checkpoint import candidates, saved_step
 
-    try:
-        with safe_open(str(run_dir / "model.safetensors"), framework="pt") as f:
-            return int((f.metadata() or {}).get("step", -1))
-    except Exception:  # a run without a top-level weights file still loads from checkpoints/
-        return None
+    for folder in candidates(Path(run_dir)):
+        step = saved_step(folder)
+        if step is not None:
+            return step
+    return None
 
 
 def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None, n: int | None = None,
@@ -271,7 +274,7 @@ def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, 
                       bandwidths=bandwidths, refine=refine)
     if features != "auto" and not ctx.is_image:
         raise BadInputError(f"--features is for image runs; {ctx.data_spec!r} holds vectors, scored on raw coordinates")
-    step = run_step(run.path)
+    step = run.step if run.step is not None else run_step(run.path)
     scores = []
     for name, res in compute(select(ctx, list(names) if names is not None else None), ctx).items():
         extractor, sha, label = res.space, None, name
@@ -321,11 +324,6 @@ def format_value(v: float) -> str:
     return f"{v:.1f}" if 1e4 <= abs(v) < 1e7 else f"{v:.4g}"
 
 
-def scores_json(scores: list[Score]) -> str:
-    return json.dumps([s.to_dict() for s in scores], indent=2, allow_nan=False) + "\n"
-
-
-RUN_SCORES = "eval.json"  # the latest scores of a run, kept in the run folder (read by compare and report)
 
 
 def scores_file(settings: dict) -> str:
@@ -335,11 +333,17 @@ def scores_file(settings: dict) -> str:
     return RUN_SCORES if not refine else f"eval+{refine['method']}.json"
 
 
+def scores_document(settings: dict, scores: list[Score]) -> str:
+    """The one format of saved scores (RUN/eval.json and ``eval --json``): the settings that
+    produced them and each score with its provenance."""
+    doc = {"settings": settings, "scores": [s.to_dict() for s in scores]}
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
 def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -> None:
     from genlab.io import atomic_write_text
 
-    doc = {"settings": settings, "scores": [s.to_dict() for s in scores]}
-    atomic_write_text(Path(run_dir) / scores_file(settings), json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(Path(run_dir) / scores_file(settings), scores_document(settings, scores))
 
 
 def read_run_scores(run_dir: str | Path, settings: dict) -> list[Score] | None:
@@ -382,10 +386,11 @@ def describe_refinement(record: dict) -> str:
 
 
 def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None, seed: int = 0, k: int = 100,
-              features: str = "auto", weights=None, refine=None) -> None:
+              features: str = "auto", weights=None, refine=None) -> str:
     """Keep the scores of ``genlab eval`` in the run folder, keyed by the settings that produced
     them (the same key ``genlab compare`` uses, so it reuses them), the weights scored included
-    (the scores say whether they were the EMA ones). A read-only run is left alone."""
+    (the scores say whether they were the EMA ones). A read-only run is left alone.
+    Returns the document (what ``eval --json`` writes too)."""
     settings = {"metrics": parse_metrics(metrics), "n": n, "seed": seed, "k": k, "step": run_step(Path(run_dir))}
     from genlab.refine import as_refinement
 
@@ -397,3 +402,4 @@ def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None,
         write_run_scores(run_dir, settings, scores)
     except OSError as err:
         print(f"note: scores not kept in {str(run_dir)!r} ({err.strerror or err})", file=sys.stderr)
+    return scores_document(settings, scores)

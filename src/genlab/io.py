@@ -38,8 +38,13 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` then fsync and rename onto ``path``; the tmp file never survives."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # an unwritable or read-only place is the user's to fix: one line, not a traceback
+        from genlab.errors import BadInputError
+
+        raise BadInputError(f"{str(path)!r} cannot be written: {err.strerror or err}; choose a writable place") from None
     os.close(fd)
     try:
         write(tmp)

@@ -109,3 +109,22 @@ def run_lock(out: str | os.PathLike) -> Iterator[None]:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
+
+
+def trainer_of(out: str | os.PathLike) -> str | None:
+    """"process PID" when a ``genlab train`` holds run folder ``out`` now, else None. Probes
+    with a shared lock taken and dropped at once, creating nothing."""
+    path = run_lock_path(Path(out))
+    if fcntl is None or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return FileLock(path).holder()
+    finally:
+        os.close(fd)  # closing drops a lock this probe took
+    return None

@@ -55,8 +55,8 @@ def check_critic(model, refine: Refinement | None, *, name: str | None = None) -
     registry name, as the user knows it)."""
     if refine is not None and model.critic is None:
         name = name or type(model).__name__
-        raise BadInputError(f"--refine {refine.method} needs a model with a critic "
-                            f"({', '.join(critic_models())}); {name} has none")
+        raise BadInputError(f"--refine {refine.method} moves samples drawn from noise with the critic that judged "
+                            f"them, which {name} does not have; it applies to {', '.join(critic_models())}")
 
 
 def draw_refined(model, n: int, *, seed: int = 0, label: int | None = None, batch: int = 1000,

@@ -69,9 +69,10 @@ def translate_path(run: str | Path, source: str | Path, *, out: str | Path, dire
 
     if direction not in DIRECTIONS:
         raise BadInputError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    from genlab.runs import check_run_output
+
     source, out = Path(source).expanduser(), Path(out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {str(out)!r} exists and is not a folder")
+    check_run_output(out, run, folder=True)
     top, files = _inputs(source)
     targets = [out / p.relative_to(top) for p in files]
     taken = [t for t in targets if t.exists()]

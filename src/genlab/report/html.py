@@ -149,14 +149,13 @@ def write_report(path: str | Path, out: str | Path, *, overwrite: bool = False, 
     ``ema``: the weights the figures use, as for ``genlab.load`` (EMA when a run has them).
     """
     from genlab.io import atomic_write_text
+    from genlab.runs import check_run_output
 
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise BadInputError(f"--out must end in .html, got {str(out)!r}")
-    if out.is_dir():
-        raise BadInputError(f"--out {str(out)!r} is a folder; give a file name such as report.html")
-    if out.exists() and not overwrite and not _is_report(out):
-        raise BadInputError(f"--out {str(out)!r} exists and is not a genlab report; choose another name or pass --overwrite")
+    check_run_output(out, path, overwrite=overwrite, ours=_is_report,
+                     hint="it is not a genlab report; choose another name or pass --overwrite")
     page = build_html(path, interpolations=interpolations, ema=ema)
     atomic_write_text(out, page)
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ from safetensors.torch import load_file, save_file
 from genlab.errors import BadRunError
 from genlab.io import DIR_MODE, atomic_write, atomic_write_text, fsync_dir
 
-CONFIG, WEIGHTS, STATE, CKPT_DIR = "config.json", "model.safetensors", "state.pt", "checkpoints"
+from genlab.runs import CKPT_DIR, CONFIG, METRICS_CSV, STATE, WEIGHTS
+
 FORMAT = 1  # run-folder format; a run written by a newer genlab with a higher format is refused
-RUN_FILES = (CONFIG, WEIGHTS, STATE, "metrics.csv", "samples", CKPT_DIR, "tensorboard")
 
 
 def write_config(run_dir: Path, config: dict) -> None:
@@ -97,7 +98,7 @@ def save_checkpoint(run_dir: Path, weights: dict[str, torch.Tensor], state: dict
     for stale in ckpts.glob(".step_*"):  # left by a crash mid-write or mid-delete
         shutil.rmtree(stale, ignore_errors=True)
     _save_pair(run_dir, weights, state, step)
-    for name in (CONFIG, WEIGHTS, STATE, "metrics.csv"):  # temporary files of writes a crash interrupted
+    for name in (CONFIG, WEIGHTS, STATE, METRICS_CSV):  # temporary files of writes a crash interrupted
         for stale in run_dir.glob(f".{name}.*.tmp"):
             stale.unlink(missing_ok=True)
 
@@ -113,31 +114,6 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
         raise BadRunError(f"{str(path)!r} is missing") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise BadRunError(f"{str(path)!r} is damaged or not a safetensors file ({type(e).__name__})") from None
-
-
-# what a run folder holds: RUN_FILES, plus the scores `genlab eval` keeps there (eval.json)
-OWN_FILES = (*RUN_FILES, "eval.json")
-
-
-def check_output_file(path: str | Path, *, overwrite: bool, flag: str = "--out") -> None:
-    """A file a command is about to write: never one of a run folder's own files (its config,
-    weights, metrics, samples, scores...); an existing file only with ``overwrite``."""
-    from genlab.errors import BadInputError
-
-    path = Path(path)
-    target = path.expanduser().resolve()
-    for folder in target.parents:
-        if target.relative_to(folder).parts[0] in OWN_FILES and (folder / CONFIG).is_file():
-            try:
-                read_config(folder)
-            except BadRunError:
-                continue  # a config.json of something else
-            raise BadInputError(f"{flag} {str(path)!r} is part of the run in {str(folder)!r}; "
-                                f"write it outside the run's own files")
-    if path.is_dir():
-        raise BadInputError(f"{flag} {str(path)!r} is a folder; give a file name")
-    if path.exists() and not overwrite:
-        raise BadInputError(f"{flag} {str(path)!r} already exists; pass --overwrite to replace it or choose another name")
 
 
 def saved_step(run_dir: Path) -> int | None:
@@ -194,6 +170,8 @@ def load_latest(run_dir: Path, *, need_state: bool = True) -> tuple[dict[str, to
         if state is not None and state["step"] != step:
             errors.append(f"{folder}: weights at step {step} but state at step {state['step']}")
             continue
+        if errors:  # a fallback is said, never silent
+            print(f"note: {errors[0]}; using {str(folder)!r} (step {step}) instead", file=sys.stderr, flush=True)
         return weights, state, step
     raise BadRunError(errors[0] if errors else f"{str(run_dir)!r} holds no checkpoint")
 

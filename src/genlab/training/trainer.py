@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -38,6 +40,7 @@ from genlab.training.compiling import (check_compile_backend, check_layout_and_c
 from genlab.training.checkpoint import python_rng_list, python_rng_state, save_checkpoint
 from genlab.training.ema import EMA
 from genlab.training.guard import Guard, fused
+from genlab.training.rendezvous import joining, restore_collective_timeout
 
 MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
@@ -53,8 +56,10 @@ class PeerLost(GenlabError):
 class Trainer:
     def __init__(self, model: GenerativeModel, data: DataBundle, cfg: TrainConfig, run_dir: Path,
                  *, quiet: bool = False, resume_state: dict | None = None, resume_ema: dict | None = None,
-                 command: str = "", callbacks: list[Callback] | None = None):
+                 command: str = "", callbacks: list[Callback] | None = None,
+                 abandon: Callable[[], None] | None = None):
         self.model, self.data, self.cfg, self.run_dir = model, data, cfg, Path(run_dir)
+        self.abandon = abandon  # undoes what the start wrote, when a signal ends the processes' rendezvous
         self.resume_state, self.resume_ema = resume_state, resume_ema
         self.callbacks = default_callbacks(quiet=quiet, command=command) if callbacks is None else callbacks
         self.skipped, self.bad_in_a_row = 0, 0  # updates skipped by nan_policy=skip: in all, in a row
@@ -69,7 +74,11 @@ class Trainer:
             return SingleDevice(cfg.accelerator)  # Fabric's import costs more than a short run's start
         from lightning_fabric import Fabric
 
-        strategy = "ddp" if cfg.devices * cfg.num_nodes > 1 else "auto"
+        strategy = "auto"
+        if cfg.devices * cfg.num_nodes > 1:
+            from lightning_fabric.strategies import DDPStrategy
+
+            strategy = DDPStrategy(timeout=timedelta(seconds=cfg.rendezvous_timeout))
         try:
             return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
                           precision=cfg.precision, strategy=strategy)
@@ -85,7 +94,10 @@ class Trainer:
         fabric = self._fabric()
         if cfg.compile:  # before any worker starts: a missing backend is one error line
             check_compile_backend(fabric.device)
-        fabric.launch()
+        with joining(cfg.devices * cfg.num_nodes, cfg.rendezvous_timeout, abandon=self.abandon):
+            fabric.launch()
+        if fabric.world_size > 1:
+            restore_collective_timeout()
         self.fabric = fabric
         model.noise_rank, model.noise_world = fabric.global_rank, fabric.world_size
         model.train_device = fabric.device

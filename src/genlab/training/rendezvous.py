@@ -1,0 +1,94 @@
+"""Joining a data-parallel run: a wait with a limit the user sets, and Ctrl-C / SIGTERM honoured.
+
+While the processes of a run meet (``torch.distributed``'s rendezvous inside ``fabric.launch``)
+the main thread sits in C++ and runs no Python signal handler, so a signal would wait for the
+rendezvous to end. :func:`joining` makes it heard: the signal's number reaches a watcher
+thread through ``signal.set_wakeup_fd``; the watcher prints one line, lets the caller undo what
+the start wrote (``abandon``) and ends the process with 128 + the signal's number. A rendezvous
+that runs out of time (``--set rendezvous_timeout=S``) becomes one error line naming how many
+processes joined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from genlab.errors import BadInputError
+
+DEFAULT_PG_TIMEOUT = timedelta(minutes=30)  # torch's: how long a collective may wait once the run is running
+
+
+class RendezvousTimeout(BadInputError):
+    """The other processes of a data-parallel run did not all join in time."""
+
+
+def _watch(read_fd: int, done: threading.Event, world: int, abandon: Callable[[], None] | None) -> None:
+    while not done.is_set():
+        ready, _, _ = select.select([read_fd], [], [], 0.2)
+        if not ready or done.is_set():
+            continue
+        try:
+            got = os.read(read_fd, 64)
+        except OSError:
+            return
+        for signum in got:
+            if signum in (signal.SIGINT, signal.SIGTERM):
+                what = "interrupted" if signum == signal.SIGINT else "terminated"
+                print(f"error: {what} while waiting for the {world} processes of the run to join; "
+                      f"nothing was trained", file=sys.stderr, flush=True)
+                if abandon is not None:
+                    with contextlib.suppress(Exception):
+                        abandon()
+                os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def joining(world: int, timeout_s: float, *, abandon: Callable[[], None] | None = None) -> Iterator[None]:
+    """Around ``fabric.launch()`` of a ``world``-process run (main thread only): signals end the
+    wait, a rendezvous past ``timeout_s`` is one :class:`RendezvousTimeout` line."""
+    if world <= 1 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    old_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(read_fd, done, world, abandon), daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Exception as e:
+        text = str(e)
+        joined = re.search(r"(\d+)/(\d+) clients joined", text)
+        if joined or type(e).__name__ == "DistStoreError" or "timed out" in text.lower():
+            have = f"{joined.group(1)} of {joined.group(2)}" if joined else f"not all {world}"
+            raise RendezvousTimeout(
+                f"{have} processes joined the run within rendezvous_timeout={timeout_s:g} s; start genlab on every "
+                f"machine with the same MASTER_ADDR/MASTER_PORT (or launcher settings), or wait longer with "
+                f"--set rendezvous_timeout=SECONDS") from None
+        raise
+    finally:
+        done.set()
+        signal.set_wakeup_fd(old_fd)
+        watcher.join(timeout=1.0)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def restore_collective_timeout() -> None:
+    """After the rendezvous: collectives wait as long as torch's default again (a slow checkpoint
+    on rank 0 is not a lost process), not the rendezvous limit."""
+    import torch.distributed as dist
+
+    set_timeout = getattr(dist.distributed_c10d, "_set_pg_timeout", None)
+    if set_timeout is not None and dist.is_initialized():
+        with contextlib.suppress(Exception):
+            set_timeout(DEFAULT_PG_TIMEOUT)

@@ -112,7 +112,8 @@ def test_two_dimensional_latent_gives_the_manifold(image_runs, tmp_path):
     grid = manifold(m, 7)
     assert grid.shape == (49, 1, 8, 8)
     # --no-grid gives the strip instead
-    assert call("interpolate", image_runs["vae2"], "--out", out, "--steps", "4", "--no-grid", "--seeds", "0,1") == 0
+    assert call("interpolate", image_runs["vae2"], "--out", out, "--steps", "4", "--no-grid", "--seeds", "0,1",
+                "--overwrite") == 0
     assert Image.open(out).size == (4 * tile + 12, tile + 12)
 
 

@@ -132,21 +132,6 @@ def test_unwritable_places_are_one_line(lab, tmp_path):
     assert set(os.listdir(locked)) == before
 
 
-def test_ctrl_c_before_training_is_exit_130(tmp_path):
-    """A SIGINT while the command is still importing and loading is an interrupt, not a success."""
-    import signal
-    import time
-
-    p = subprocess.Popen([sys.executable, "-m", "genlab", "train", "vae", "--data", "mnist5k", "--steps", "400",
-                          "--out", tmp_path / "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    time.sleep(0.8)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
-    assert [line for line in err.splitlines() if line.startswith("error: ")], err
-    assert not (tmp_path / "x").exists() or (tmp_path / "x" / "model.safetensors").exists()
-
-
 def test_settings_that_would_not_apply_or_disagree_are_refused(tmp_path):
     for args, words in ((("--set", "augment=cutout"), ("augment",)),
                         (("--set", "a=-1"), ("lsgan",)),

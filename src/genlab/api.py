@@ -235,6 +235,8 @@ def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resum
     if not resume:
         cfg = resolve_config(model, data, values, kind=data_bundle.kind)
     check_settings(cls, cfg, data_bundle.kind)
+    if resume:
+        _check_same_data(out, saved, data_bundle)
     for n in data_bundle.sizes.values():  # checked before the run folder is written
         if n < cfg.batch_size:
             raise BadInputError(f"batch_size {cfg.batch_size} is larger than the dataset ({n} items); "
@@ -395,6 +397,19 @@ def _resume_config(saved: dict, values: dict, cls) -> TrainConfig:
     merged = {**{k: v for k, v in train_saved.items() if k != "model_args"}, **{k: changed[k] for k in changed if k in RESUMABLE}}
     merged["model_args"] = saved["train"]["model_args"]
     return resolve(cls, merged)
+
+
+def _check_same_data(out: Path, saved: dict, data) -> None:
+    """A resumed run's data must still have the classes and shape it was trained on (a folder
+    that gained a class folder would change the model's label count)."""
+    was, now = saved.get("class_names") or [], list(data.class_names)
+    if was != now:
+        raise BadInputError(f"cannot resume {str(out)!r}: its data now has the classes {now} but the run was trained "
+                            f"on {was}; restore the data as it was or train a new run")
+    shape = list(saved.get("data_info", {}).get("shape") or [])
+    if shape and shape != list(data.sample_shape):
+        raise BadInputError(f"cannot resume {str(out)!r}: its data now has shape {list(data.sample_shape)} but the run "
+                            f"was trained on {shape}")
 
 
 def run_record(cfg: TrainConfig, info: DataInfo, data, *, data_as_typed: str | None = None) -> dict:

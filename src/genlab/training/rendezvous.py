@@ -30,6 +30,16 @@ class RendezvousTimeout(BadInputError):
     """The other processes of a data-parallel run did not all join in time."""
 
 
+def _give_up(signum: int, world: int, abandon: Callable[[], None] | None) -> None:
+    what = "interrupted" if signum == signal.SIGINT else "terminated"
+    print(f"error: {what} while waiting for the {world} processes of the run to join; nothing was trained",
+          file=sys.stderr, flush=True)
+    if abandon is not None:
+        with contextlib.suppress(Exception):
+            abandon()
+    os._exit(128 + signum)
+
+
 def _watch(read_fd: int, done: threading.Event, world: int, abandon: Callable[[], None] | None) -> None:
     while not done.is_set():
         ready, _, _ = select.select([read_fd], [], [], 0.2)
@@ -41,19 +51,15 @@ def _watch(read_fd: int, done: threading.Event, world: int, abandon: Callable[[]
             return
         for signum in got:
             if signum in (signal.SIGINT, signal.SIGTERM):
-                what = "interrupted" if signum == signal.SIGINT else "terminated"
-                print(f"error: {what} while waiting for the {world} processes of the run to join; "
-                      f"nothing was trained", file=sys.stderr, flush=True)
-                if abandon is not None:
-                    with contextlib.suppress(Exception):
-                        abandon()
-                os._exit(128 + signum)
+                _give_up(signum, world, abandon)
 
 
 @contextlib.contextmanager
-def joining(world: int, timeout_s: float, *, abandon: Callable[[], None] | None = None) -> Iterator[None]:
+def joining(world: int, timeout_s: float, *, abandon: Callable[[], None] | None = None,
+            pending: Callable[[], int | None] = lambda: None) -> Iterator[None]:
     """Around ``fabric.launch()`` of a ``world``-process run (main thread only): signals end the
-    wait, a rendezvous past ``timeout_s`` is one :class:`RendezvousTimeout` line."""
+    wait, a rendezvous past ``timeout_s`` is one :class:`RendezvousTimeout` line. ``pending()``:
+    a signal the run's own handler already took during start-up (it ends the start the same way)."""
     if world <= 1 or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -63,6 +69,8 @@ def joining(world: int, timeout_s: float, *, abandon: Callable[[], None] | None 
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(read_fd, done, world, abandon), daemon=True)
     watcher.start()
+    if (signum := pending()) is not None:
+        _give_up(signum, world, abandon)
     try:
         yield
     except Exception as e:

@@ -34,7 +34,7 @@ from genlab.data import DataBundle
 from genlab.errors import BadInputError, GenlabError
 from genlab.models.base import GenerativeModel
 from genlab.training.batches import BatchSource, batch_seed, place_sources, seed_noise
-from genlab.training.callbacks import Callback, HostLogs, default_callbacks
+from genlab.training.callbacks import Callback, HostLogs, Interruption, default_callbacks
 from genlab.training.compiling import (check_compile_backend, check_layout_and_compile, compile_failure, compiled,
                                       guard_compiled, is_conv_net)
 from genlab.training.checkpoint import python_rng_list, python_rng_state, save_checkpoint
@@ -94,7 +94,9 @@ class Trainer:
         fabric = self._fabric()
         if cfg.compile:  # before any worker starts: a missing backend is one error line
             check_compile_backend(fabric.device)
-        with joining(cfg.devices * cfg.num_nodes, cfg.rendezvous_timeout, abandon=self.abandon):
+        taken = [cb for cb in self.callbacks if isinstance(cb, Interruption)]  # a signal during start-up
+        with joining(cfg.devices * cfg.num_nodes, cfg.rendezvous_timeout, abandon=self.abandon,
+                     pending=lambda: next((cb.signum for cb in taken if cb.signum is not None), None)):
             fabric.launch()
         if fabric.world_size > 1:
             restore_collective_timeout()

@@ -1,0 +1,88 @@
+"""What a command falls back on is said, never silent (the CLI as a user runs it): scores of a
+run without top-level weights name the checkpoint's step, a run still training is named as
+such, a resume from an older checkpoint says which, and a resumed run whose folder data changed
+its classes is refused in one line. Library calls take Python values, not strings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import genlab
+from genlab.errors import BadInputError
+from helpers import write_images
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def genlab_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genlab", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+@pytest.fixture
+def run(tmp_path):
+    out = tmp_path / "run"
+    genlab.train("gan", "ring8", out=out, steps=20, batch_size=32, quiet=True, ckpt_every=10)
+    return out
+
+
+def test_eval_of_a_run_without_top_level_weights_names_the_checkpoint(run):
+    (run / "model.safetensors").unlink()
+    r = genlab_cli("eval", run, "--metrics", "modes", "--n", "100")
+    assert r.returncode == 0, r.stderr
+    assert "step_000000020" in r.stderr and "(step 20)" in r.stderr  # the note
+    assert "(step 20)" in r.stdout and "step None" not in r.stdout  # the table's title
+
+
+def test_resume_from_an_older_checkpoint_says_which(run):
+    (run / "model.safetensors").write_bytes(b"damaged")
+    shutil.rmtree(run / "checkpoints" / "step_000000020")
+    r = genlab_cli("train", "gan", "--data", "ring8", "--steps", "30", "--batch-size", "32", "--out", run, "--resume",
+                   "-q")
+    assert r.returncode == 0, r.stderr
+    assert "note:" in r.stderr and "(step 10)" in r.stderr
+
+
+def test_eval_while_training_names_the_trainer(tmp_path):
+    import time
+
+    out = tmp_path / "busy"
+    p = subprocess.Popen([sys.executable, "-m", "genlab", "train", "gan", "--data", "ring8", "--steps", "100000",
+                          "--out", out, "-q", "--set", "ckpt_every=100000"], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        r = genlab_cli("eval", out, "--n", "100")
+        assert r.returncode == 2, r.stderr
+        assert f"being trained by process {p.pid}" in r.stderr, r.stderr
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_resume_on_a_folder_that_gained_a_class_is_refused(tmp_path):
+    imgs = tmp_path / "imgs"
+    for c in ("cats", "dogs"):
+        write_images(imgs / c, 4, seed=len(c))
+    out = tmp_path / "cg"
+    args = ("train", "cgan", "--data", f"folder:{imgs}", "--image-size", "8", "--batch-size", "4",
+            "--cache-dir", tmp_path / "cache", "--out", out, "-q")
+    assert genlab_cli(*args, "--steps", "2").returncode == 0
+    write_images(imgs / "owls", 4, seed=9)
+    r = genlab_cli(*args, "--steps", "4", "--resume")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "owls" in r.stderr and "cannot resume" in r.stderr
+
+
+def test_library_calls_check_their_values(tmp_path, run):
+    with pytest.raises(BadInputError, match="list of names"):
+        genlab.compare("gan", data="ring8", out=tmp_path / "c")
+    with pytest.raises(BadInputError, match="device 'cuda:7'"):
+        genlab.load(run, device="cuda:7")

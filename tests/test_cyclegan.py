@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -173,3 +175,22 @@ def test_short_training_beats_the_identity_on_the_benchmark(tmp_path):
     for d in ("a2b", "b2a"):
         assert rows[d, "psnr"] > rows[d, "psnr_identity"] + 3, rows
         assert rows[d, "ssim"] > rows[d, "ssim_identity"], rows
+
+
+def test_eval_of_a_translation_run_scores_both_directions_by_default(tmp_path):
+    """`genlab eval` of a cyclegan run on seasons: PSNR/SSIM against the known targets in both
+    directions with the identity baseline beside them, cycle L1, and FD on shapes_cls."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "cg"
+    genlab.train("cyclegan", "seasons", out=run, steps=2, batch_size=4, quiet=True, overrides={"width": 8, "blocks": 1})
+    r = subprocess.run([sys.executable, "-m", "genlab", "eval", run, "--n", "50", "--json", tmp_path / "s.json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "identity" in r.stdout
+    scores = {s["metric"]: s for s in json.loads((tmp_path / "s.json").read_text())["scores"]}
+    for m in ("psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a", "cycle_l1_a2b", "cycle_l1_b2a",
+              "fd_a2b_shapes_cls", "fd_b2a_shapes_cls"):
+        assert m in scores, sorted(scores)
+    assert "identity" in scores["psnr_a2b"]["detail"] and "sharpness" not in scores

@@ -26,6 +26,7 @@ from genlab import __version__
 from genlab.errors import BadInputError, unknown
 from genlab.metrics import METRICS, Context, Result, Score, compute
 from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
+from genlab.metrics.translation import EXTRACTOR_FOR
 from genlab.runs import RUN_SCORES
 
 DEFAULT_N = {"vector": 2500, "image": 1000}  # samples per score; 2,500: the PacGAN protocol (mode counts)
@@ -67,6 +68,9 @@ class EvalContext(Context):
                            f"there is no shipped classifier for {self.data_spec!r}"),
             "recon": (lambda: hasattr(self.model, "reconstruct"), "the model does not reconstruct (AE/VAE do)"),
             "likelihood": (lambda: hasattr(self.model, "log_weights"), "the model has no likelihood bound (VAE has)"),
+            "translation": (lambda: hasattr(self.model, "translate"), "it is for translation models (cyclegan)"),
+            "pairs": (lambda: "test_a" in self.dataset("train").meta,
+                      f"{self.data_spec!r} has no known targets (the mnist-style and seasons benchmarks have)"),
         }
         ok, reason = checks[need]
         return None if ok() else reason
@@ -129,8 +133,8 @@ class EvalContext(Context):
     # -- features -----------------------------------------------------------------------
 
     def extractor_name(self) -> str | None:
-        if self.features_name == "auto":
-            return classifier_for(self.data_spec)
+        if self.features_name == "auto":  # the data's classifier; a translation benchmark's domains' one
+            return classifier_for(self.data_spec) or EXTRACTOR_FOR.get(self.data_spec.partition(":")[0])
         return self.features_name
 
     @property
@@ -191,9 +195,10 @@ def resolve_metric_names(names: list[str] | None, features: str) -> tuple[list[s
 
 def select(ctx: EvalContext, metrics: list[str] | None) -> list[str]:
     """The asked-for metrics (each must apply), or the defaults that apply to this run."""
-    if metrics is None:
+    if metrics is None:  # a translation model's defaults are the translation scores, nothing drawn from noise
+        translator = ctx.has("translation")
         return [name for name, spec in METRICS.items()
-                if spec.default and all(ctx.has(n) for n in spec.needs)
+                if spec.default and ("translation" in spec.needs) == translator and all(ctx.has(n) for n in spec.needs)
                 and not any(ctx.has(n) for n in spec.default_unless)]
     for name in metrics:
         for need in METRICS[name].needs:
@@ -365,10 +370,13 @@ def print_scores(scores: list[Score]) -> None:
 
     table = Table(title=f"{scores[0].run} (step {scores[0].step})" if scores else "no scores",
                   caption=describe_refinement(scores[0].refine) if scores and scores[0].refine else None)
-    for col in ("metric", "value", "n_real", "n_fake", "extractor", "reference"):
-        table.add_column(col, justify="right" if col in ("value", "n_real", "n_fake") else "left")
+    baseline = any("identity" in s.detail for s in scores)  # translation scores: the do-nothing baseline beside
+    cols = ("metric", "value", *(("identity",) if baseline else ()), "n_real", "n_fake", "extractor", "reference")
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("value", "identity", "n_real", "n_fake") else "left")
     for s in scores:
-        table.add_row(s.metric, format_value(s.value), str(s.n_real), str(s.n_fake), s.extractor, s.reference)
+        ident = (format_value(s.detail["identity"]) if "identity" in s.detail else "",) if baseline else ()
+        table.add_row(s.metric, format_value(s.value), *ident, str(s.n_real), str(s.n_fake), s.extractor, s.reference)
     Console(width=120).print(table)
 
 

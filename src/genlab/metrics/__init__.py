@@ -106,11 +106,12 @@ def _likelihood(key: str) -> Callable:
     return fn
 
 
-def _both_directions(metric: str, help: str, better: str, needs: tuple[str, ...] = ("image",)) -> dict:
-    """``{metric}_a2b`` and ``{metric}_b2a`` of a translation model, on request; ``help`` names
-    the source domain {s}, the target domain {t} and a source image {x}."""
+def _both_directions(metric: str, help: str, better: str, needs: tuple[str, ...] = ()) -> dict:
+    """``{metric}_a2b`` and ``{metric}_b2a`` of a translation model, by default for one; ``help``
+    names the source domain {s}, the target domain {t} and a source image {x}."""
+    needs = ("image", "translation", *needs)
     return {f"{metric}_{s.lower()}2{t.lower()}": MetricSpec(translation.registry_fn(metric, f"{s.lower()}2{t.lower()}"),
-                                                          help.format(s=s, t=t, x=s.lower()), better, needs, False)
+                                                          help.format(s=s, t=t, x=s.lower()), better, needs)
             for s, t in (("A", "B"), ("B", "A"))}
 
 
@@ -166,10 +167,10 @@ METRICS: dict[str, MetricSpec] = {
     "intra_fd": MetricSpec(conditional.registry_fn("intra_fd"), "Frechet distance of each class's samples to its "
                            "real images (classifier features), mean over classes", "lower", ("image", "classifier"),
                            False),
-    # translation models (cyclegan), per direction, on request; the identity baseline in the detail
-    **_both_directions("psnr", "PSNR (dB) of {s}->{t} translations vs. known targets", "higher"),
-    **_both_directions("ssim", "SSIM of {s}->{t} translations vs. known targets", "higher"),
+    # translation models (cyclegan), per direction, their default scores; the identity baseline in the detail
+    **_both_directions("psnr", "PSNR (dB) of {s}->{t} translations vs. known targets", "higher", ("pairs",)),
+    **_both_directions("ssim", "SSIM of {s}->{t} translations vs. known targets", "higher", ("pairs",)),
     **_both_directions("cycle_l1", "mean |G_{t}{s}(G_{s}{t}({x})) - {x}| of the round trip from {s}", "lower"),
     **_both_directions("fd", "Frechet distance of {s}->{t} translations to domain {t}'s images", "lower",
-                       ("image", "points")),
+                       ("points",)),
 }

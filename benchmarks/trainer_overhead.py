@@ -4,7 +4,7 @@
 
 Two workloads: a 2-D GAN (MLP, grid25) where per-step Python overhead is most visible, and a
 32x32 DCGAN on shapes where the convolutions dominate. Both loops build the identical model
-(``genlab.api.build_model``, same seed), the same Adam settings, batch size, losses and
+(``genlab.models.build_model``, same seed), the same Adam settings, batch size, losses and
 alternating D/G updates; the plain loop freezes D during the G update and generates D's fakes
 under ``no_grad`` exactly as genlab's phase switching does, so the difference is the trainer
 (per-batch seeding, phase switching, logs kept as tensors and read every ``log_every`` steps,
@@ -83,7 +83,8 @@ def plain_loop(model: str, data: str, overrides: dict, batch: int):
     import torch
 
     from genlab import losses
-    from genlab.api import build_model, data_info, resolve_config
+    from genlab.configure import resolve_config
+    from genlab.models import build_model, data_info
     from genlab.data import load_data
 
     bundle = load_data(data, seed=0)

@@ -103,7 +103,8 @@ def spy_on_augment(monkeypatch):
 
 @pytest.mark.parametrize("model", ["gan", "wgan-gp", "cgan"])
 def test_reals_and_fakes_are_augmented_in_both_phases_and_g_still_learns(model, monkeypatch):
-    from genlab.api import build_model, resolve_config
+    from genlab.configure import resolve_config
+    from genlab.models import build_model
     from genlab.data import load_data
 
     cfg = resolve_config(model, "digits", {"model_args": {"augment": "translation,cutout", "width": 8}})

@@ -153,7 +153,8 @@ def test_channels_last_weights_are_close_to_contiguous_ones_and_load_anywhere(im
 
 
 def test_conv_parts_are_channels_last_during_training(tmp_path):
-    from genlab.api import build_model, data_info, resolve_config
+    from genlab.configure import resolve_config
+    from genlab.models import build_model, data_info
     from genlab.data import load_data
     from genlab.training.callbacks import Callback
     from genlab.training.trainer import Trainer

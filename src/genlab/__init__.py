@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "train": ("genlab.api", "train"),
-    "load": ("genlab.api", "load"),
-    "Run": ("genlab.api", "Run"),
+    "load": ("genlab.runs", "load"),
+    "Run": ("genlab.runs", "Run"),
     "evaluate": ("genlab.evaluation", "evaluate"),
     "compare": ("genlab.comparison", "compare"),
     "METRICS": ("genlab.metrics", "METRICS"),

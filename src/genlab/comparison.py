@@ -47,7 +47,7 @@ def refined_rows(entries: list[Entry], refine) -> list[Entry]:
 
     ``refine``: None, a method list as text ("none,dot"), or a list of methods / Refinements.
     """
-    from genlab.api import model_class
+    from genlab.models import model_class
     from genlab.refine import as_refinement, parse_methods
     from genlab.sampling import critic_models
 
@@ -73,7 +73,7 @@ def parse_entry(spec: str) -> Entry:
     """``gan`` | ``gan:minimax`` | ``vae:k=5,beta=0.5`` -> Entry (names checked against the registry)."""
     import dataclasses
 
-    from genlab.api import model_class
+    from genlab.models import model_class
     from genlab.config import parse_value
 
     name, _, variant = spec.strip().partition(":")
@@ -96,7 +96,7 @@ def parse_entry(spec: str) -> Entry:
 def resolved_config(entry: Entry, data: str, seed: int, steps, batch_size, common: dict, *, kind: str | None = None):
     """The configuration ``genlab train`` resolves for the same settings (presets for the data's
     ``kind`` included; None reads the kind from the data)."""
-    from genlab.api import resolve_config
+    from genlab.configure import resolve_config
 
     values = {**common, **entry.overrides, "seed": seed}
     values.update({k: v for k, v in dict(steps=steps, batch_size=batch_size).items() if v is not None})
@@ -105,7 +105,8 @@ def resolved_config(entry: Entry, data: str, seed: int, steps, batch_size, commo
 
 def run_state(run: Path, cfg) -> tuple[str, int]:
     """("new" | "resume" | "done", step) for the run folder of this exact configuration."""
-    from genlab.training.checkpoint import load_latest, read_config
+    from genlab.runs import read_config
+    from genlab.training.checkpoint import load_latest
 
     if not (run / "config.json").is_file():
         if run.exists():  # a folder left by a crash before the run wrote its config: ours to clear
@@ -119,7 +120,7 @@ def run_state(run: Path, cfg) -> tuple[str, int]:
     if saved.get("model") == cfg.model:  # a setting added since the run was made has its default there
         import dataclasses
 
-        from genlab.api import model_class
+        from genlab.models import model_class
 
         # through the Config, so older spellings (cgan's loss "bce", lr 0 = the game's) compare equal
         config = model_class(cfg.model).Config
@@ -159,7 +160,7 @@ def ensure_trained(entry: Entry, data: str, seed: int, cfg, run: Path, common: d
 def _scores(run: Path, settings: dict) -> list:
     """The run's scores, from its eval.json when it was scored with the same settings at the same step
     and the same weights (the EMA ones when the run has them, as ``genlab eval`` scores by default)."""
-    from genlab.api import has_ema
+    from genlab.runs import has_ema
     from genlab.evaluation import evaluate, read_run_scores, run_step, write_run_scores
 
     settings = {**settings, "step": run_step(run), **({"ema": True} if has_ema(run) else {})}
@@ -210,7 +211,7 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
     rows = refined_rows(entries, refine)
     names = parse_metrics(metrics)
     settings = {"metrics": names, "n": n, "seed": 0, "k": k}
-    from genlab.api import data_kind
+    from genlab.configure import data_kind
 
     # the data is loaded once, here: its kind picks each family's presets, as in `genlab train`
     kind = data_kind(resolved_config(entries[0], data, 0, steps, batch_size, common, kind=""))
@@ -351,7 +352,7 @@ def sample_panels(runs: list[tuple], path: Path, *, n_points: int = 2500, n_imag
     import matplotlib.pyplot as plt
     from torchvision.utils import make_grid
 
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.report.figures import real_subset, scatter_figure
     from genlab.sampling import draw
 

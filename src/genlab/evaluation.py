@@ -40,7 +40,7 @@ class EvalContext(Context):
     def __init__(self, run, *, n: int | None, seed: int, k: int, features: str,
                  weights: str | Path | None, bandwidths=None, split: str = "test", refine=None):
         super().__init__()
-        cfg = run.config  # run: a genlab.api.Run
+        cfg = run.config  # run: a genlab.runs.Run
         self.model, self.run_dir, self.cfg = run.model, run.path, cfg
         self.data_spec: str = cfg["train"]["data"]
         self.is_image = bool(run.model.info.is_image)
@@ -238,7 +238,7 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
         refine: score critic-refined samples: "dot", "drs" or a ``genlab.refine.Refinement``
             (models with a critic only); every score records it.
     """
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.refine import as_refinement
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
@@ -261,7 +261,7 @@ def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, 
     """The one path from a trained run to its scores, through the ``METRICS`` registry: ``eval``,
     ``compare``, the demo and the report all score here, so a run shows the same number everywhere.
 
-    ``run``: a ``genlab.api.Run`` or its folder (loaded as ``genlab.load`` does: EMA weights when
+    ``run``: a ``genlab.runs.Run`` or its folder (loaded as ``genlab.load`` does: EMA weights when
     the run has them). ``names``: registry names, None for the defaults that apply to the run.
     ``n``: samples, None for ``DEFAULT_N`` (2,500 for vectors, the mode protocol's; 1,000 images).
     The other arguments are :func:`evaluate`'s.
@@ -270,7 +270,7 @@ def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, 
     from genlab.sampling import check_critic
 
     if isinstance(run, (str, Path)):
-        from genlab.api import load
+        from genlab.runs import load
 
         run = load(Path(run))
     refine = as_refinement(refine)

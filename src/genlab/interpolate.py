@@ -248,7 +248,7 @@ def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: lis
     ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them)."""
     import random
 
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.io import atomic_write
 
     out = Path(out)

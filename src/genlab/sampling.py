@@ -156,7 +156,7 @@ def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool | No
                   refine: Refinement | None = None) -> dict | None:
     """Write the samples (``ema``: as for :func:`genlab.load`, the EMA weights when the run has
     them by default); returns the refinement's record (settings, K_eff or acceptance) or None."""
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.report.figures import save_samples
 
     refine = as_refinement(refine)

@@ -64,7 +64,7 @@ def translate_path(run: str | Path, source: str | Path, *, out: str | Path, dire
                    batch: int = 32, ema: bool | None = None) -> list[Path]:
     """Translate the image(s) at ``source`` with the model in ``run``; returns the written paths.
     ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them)."""
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.models.cyclegan import DIRECTIONS
 
     if direction not in DIRECTIONS:

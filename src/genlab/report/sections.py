@@ -176,7 +176,7 @@ def model_section(run: Path, *, interpolations: bool, ema: bool | None = None) -
     """Figures that need the trained weights (fresh 2-D samples, mode scores, interpolation) and
     the mode count for the runs table ("21/25 (n=2,500)"), None without known modes.
     ``ema``: as for ``genlab.load`` (the EMA weights when the run has them)."""
-    from genlab.api import load
+    from genlab.runs import load
     from genlab.evaluation import MODE_SCORES, format_modes, score_run
     from genlab.interpolate import latent_of, render
 
@@ -234,7 +234,7 @@ def anchor(name: str) -> str:
 
 def run_section(run: Path, root: Path, *, interpolations: bool, ema: bool | None = None) -> tuple[str, dict]:
     """The HTML of one run and its row in the runs table."""
-    from genlab.training.checkpoint import read_config
+    from genlab.runs import read_config
 
     name = str(run.relative_to(root)) if run != root else run.name
     try:

@@ -31,35 +31,7 @@ from safetensors.torch import load_file, save_file
 from genlab.errors import BadRunError
 from genlab.io import DIR_MODE, atomic_write, atomic_write_text, fsync_dir
 
-from genlab.runs import CKPT_DIR, CONFIG, METRICS_CSV, STATE, WEIGHTS
-
-FORMAT = 1  # run-folder format; a run written by a newer genlab with a higher format is refused
-
-
-def write_config(run_dir: Path, config: dict) -> None:
-    atomic_write_text(run_dir / CONFIG, json.dumps({"format": FORMAT, **config}, indent=2, sort_keys=True))
-
-
-def read_config(run_dir: str | Path) -> dict:
-    """The run's config.json, or a one-line BadRunError saying why the folder is not a run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise BadRunError(f"run folder {str(run_dir)!r} does not exist")
-    path = run_dir / CONFIG
-    if not path.is_file():
-        raise BadRunError(f"{str(run_dir)!r} is not a genlab run (no {CONFIG}); pass a folder written by 'genlab train'")
-    try:
-        cfg = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRunError(f"{str(path)!r} is damaged (not valid JSON)") from None
-    if not isinstance(cfg, dict) or not {"model", "train", "data_info"} <= cfg.keys():
-        raise BadRunError(f"{str(path)!r} is not a genlab run config (needs model, train, data_info)")
-    if int(cfg.get("format", 0)) > FORMAT:
-        raise BadRunError(
-            f"{str(path)!r} was written by a newer genlab (format {cfg['format']}, "
-            f"version {cfg.get('genlab_version', '?')}); this genlab reads format <= {FORMAT}: upgrade genlab")
-    return cfg
-
+from genlab.runs import CKPT_DIR, CONFIG, FORMAT, METRICS_CSV, STATE, WEIGHTS, read_config, write_config  # noqa: F401
 
 def _save_pair(folder: Path, weights: dict[str, torch.Tensor], state: dict, step: int) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}

@@ -1,0 +1,155 @@
+"""One resolution of a run's settings, used by train, compare and resume: the user's layers
+(a YAML file, options, ``--set`` pairs) over the family's recipe for the data (its presets),
+checked; and, on resume, the saved run's settings with only what may change changed.
+Settings a run would not read are refused, so config.json records what ran."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from genlab.config import TrainConfig, resolve
+from genlab.errors import BadInputError
+from genlab.models import model_class
+
+
+# Settings a resumed run may change; everything else must match the saved run.
+RESUMABLE = ("steps", "accelerator", "devices", "num_nodes", "rendezvous_timeout", "precision", "compile", "channels_last",
+             "sample_every", "log_every", "ckpt_every", "keep_last", "nan_policy", "max_grad_norm", "logger", "root",
+             "download", "cache_dir")
+
+
+def resolve_config(model: str, data: str, settings: dict, *, kind: str | None = None) -> TrainConfig:
+    """The configuration ``train`` runs for ``settings`` (flat: a YAML file's keys, options, --set
+    pairs): the user's settings over the family's defaults for the kind of data (``kind``: read
+    from the data when None, "" for none), with the data's paths made absolute. ``genlab
+    compare`` and the benchmark scripts resolve through here, so they train what ``train`` trains."""
+    cls = model_class(model)
+    values = with_model_and_data(settings, model, data)
+    cfg = resolve(cls, dict(values))
+    if kind is None:
+        kind = data_kind(cfg)
+    cfg = apply_preset(cls, values, kind) or cfg
+    if kind:
+        check_settings(cls, cfg, kind)
+        check_used(cls, cfg, kind, set(values) | set(values.get("model_args") or {}))
+    return cfg
+
+
+def check_used(cls, cfg: TrainConfig, kind: str, given: set[str]) -> None:
+    """A setting the user gave that this run would not read (a game's own settings under another
+    game, DiffAugment on vectors) is refused, so config.json records only what ran."""
+    from genlab import games
+
+    args = cfg.model_args
+    if "augment" in given and args.get("augment") and kind == "vector":
+        raise BadInputError(f"augment={args['augment']!r} (DiffAugment) is for image critics; {cfg.data!r} holds "
+                            f"vectors (drop --set augment)")
+    if "loss" not in args:
+        return
+    game = games.game(args["loss"])
+    # a value the user chose: given, and neither the family's default nor its recipe's (a resolved
+    # config handed back whole, as compare does, repeats those)
+    usual = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+    preset = {**cls.presets.get(kind, {}), **cls.presets.get(str(cfg.data).partition(":")[0], {})}
+    chosen = {k for k in given & args.keys() if args[k] != usual.get(k) and args[k] != preset.get(k, usual.get(k))}
+    unused = [k for k in ("a", "b", "c") if k in chosen and game.configure is None]
+    unused += [k for k in ("gp_weight",) if k in chosen and game.penalty is None]
+    if unused:
+        users = [n for n, g in games.GAMES.items() if (g.penalty if unused[0] == "gp_weight" else g.configure)]
+        raise BadInputError(f"{unused[0]} is a setting of the {', '.join(users)} game, and this run plays "
+                            f"loss={args['loss']!r}; drop it or choose that game with --set loss=NAME")
+
+
+def data_kind(cfg: TrainConfig) -> str:
+    """"vector", "image" or "unpaired": the kind of ``cfg``'s data (loads it)."""
+    from genlab.data import load_data
+
+    return load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None, download=cfg.download,
+                     seed=cfg.seed, cache_dir=cfg.cache_dir or None).kind
+
+
+def with_model_and_data(settings: dict, model: str, data: str) -> dict:
+    """``settings`` plus the model and data of the command line; a config file or --set naming
+    another model or dataset is refused rather than silently overruled."""
+    from genlab.data import resolve_spec
+
+    values = dict(settings)
+    spec = resolve_spec(data)
+    for key, given, same in (("model", model, lambda v: v == model),
+                             ("data", data, lambda v: isinstance(v, str) and resolve_spec(v) == spec)):
+        if key in values and not same(values[key]):
+            raise BadInputError(f"the settings give {key} {values[key]!r} but the command line {given!r}; "
+                                f"remove {key!r} from the config file (or --set)")
+    for key in ("root", "cache_dir"):
+        if isinstance(values.get(key), str) and values[key]:
+            values[key] = str(Path(values[key]).expanduser().resolve())
+    return {**values, "model": model, "data": spec}
+
+
+def check_settings(cls, cfg: TrainConfig, kind: str) -> None:
+    """Settings that would be accepted and then ignored are refused instead."""
+    if cfg.image_size and kind == "vector":
+        raise BadInputError(f"--image-size is for image data; {cfg.data!r} holds vectors (drop --image-size)")
+    if cfg.ema and cls.ema_part is None:
+        raise BadInputError(f"--ema is not available for {cfg.model!r}: it has no single generator to average; "
+                            f"drop --ema")
+    if cfg.precision == "16-mixed" and runs_on_cpu(cfg.accelerator):
+        raise BadInputError("--precision 16-mixed needs a CUDA GPU (on the CPU it would run as bf16-mixed); "
+                            "use --precision bf16-mixed or 32-true")
+    mcfg = cls.Config(**cfg.model_args)
+    if hasattr(mcfg, "validate_batch"):  # a model setting that constrains the final batch (PacGAN's pack)
+        mcfg.validate_batch(cfg.batch_size // (cfg.devices * cfg.num_nodes))
+
+
+def runs_on_cpu(accelerator: str) -> bool:
+    if accelerator == "cpu":
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    return accelerator == "auto" and not torch.cuda.is_available() and not (mps is not None and mps.is_available())
+
+
+def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
+    """Defaults a family uses on one kind of data (``cls.presets[kind]``) and on one dataset
+    (``cls.presets[name]``, over the kind's), below anything the user set: e.g. the 2-D settings
+    of a paper's toy experiments rather than its image ones, or a recipe tuned on mnist5k."""
+    from genlab.data import parse_spec
+
+    presets = getattr(cls, "presets", {})
+    name = parse_spec(str(values.get("data", "")))[0] if values.get("data") else ""
+    preset = {**presets.get(kind, {}), **(presets.get(name, {}) if kind else {})}
+    given = set(values) | set(values.get("model_args") or {})
+    extra = {k: v for k, v in preset.items() if k not in given}
+    return resolve(cls, {**values, **extra}) if extra else None
+
+
+def resume_config(saved: dict, values: dict, cls) -> TrainConfig:
+    from genlab.data import resolve_spec
+
+    train_saved = dict(saved["train"])
+    if isinstance(train_saved.get("data"), str):  # runs that stored the data's paths as typed
+        train_saved["data"] = resolve_spec(train_saved["data"])
+    for key in ("model", "data"):
+        if values.get(key) and values[key] != train_saved.get(key):
+            shown = saved.get("data_as_typed", train_saved["data"]) if key == "data" else train_saved.get(key)
+            raise BadInputError(f"cannot resume: the run was trained with {key} {shown!r}, not {values[key]!r}")
+    changed = {k: v for k, v in values.items() if k not in ("model", "data")}
+    bad = [k for k in changed if k not in RESUMABLE and changed[k] != train_saved.get(k, saved["train"]["model_args"].get(k))]
+    if bad:
+        raise BadInputError(f"cannot change {bad[0]!r} when resuming; only {', '.join(RESUMABLE)} may change")
+    merged = {**{k: v for k, v in train_saved.items() if k != "model_args"}, **{k: changed[k] for k in changed if k in RESUMABLE}}
+    merged["model_args"] = saved["train"]["model_args"]
+    return resolve(cls, merged)
+
+
+def check_same_data(out: Path, saved: dict, data) -> None:
+    """A resumed run's data must still have the classes and shape it was trained on (a folder
+    that gained a class folder would change the model's label count)."""
+    was, now = saved.get("class_names") or [], list(data.class_names)
+    if was != now:
+        raise BadInputError(f"cannot resume {str(out)!r}: its data now has the classes {now} but the run was trained "
+                            f"on {was}; restore the data as it was or train a new run")
+    shape = list(saved.get("data_info", {}).get("shape") or [])
+    if shape and shape != list(data.sample_shape):
+        raise BadInputError(f"cannot resume {str(out)!r}: its data now has shape {list(data.sample_shape)} but the run "
+                            f"was trained on {shape}")

@@ -86,3 +86,21 @@ def test_library_calls_check_their_values(tmp_path, run):
         genlab.compare("gan", data="ring8", out=tmp_path / "c")
     with pytest.raises(BadInputError, match="device 'cuda:7'"):
         genlab.load(run, device="cuda:7")
+
+
+def test_library_calls_leave_the_callers_random_stream_alone(tmp_path, run):
+    """train, evaluate, draw and interpolate seed their own draws; the caller's torch stream is
+    exactly where it was (genlab.evaluate inside a user's script changes nothing of theirs)."""
+    import torch
+
+    from genlab.interpolate import interpolate
+    from genlab.sampling import draw
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    genlab.train("gan", "ring8", out=tmp_path / "t", steps=3, batch_size=16, quiet=True)
+    genlab.evaluate(run, metrics="mmd", n=100)
+    draw(genlab.load(run).model, 50, seed=4)
+    draw(genlab.load(run).model, 50, seed=4, refine="drs")
+    interpolate(run, tmp_path / "i.png", steps=3)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -107,7 +107,8 @@ def train(model: str, data: str, *, out: str | Path, steps: int | None = None, b
     values.update(given)
     out = Path(out)
     # one process per run folder: a second `genlab train` on the same --out stops here, naming the first
-    with contextlib.nullcontext() if _is_child_process() else run_lock(out):
+    # the run seeds the process-wide generators; the caller's stream is back as it was afterwards
+    with contextlib.nullcontext() if _is_child_process() else run_lock(out), torch.random.fork_rng(devices=[]):
         return _train_holding(cls, model, data, values, out, resume=resume, overwrite=overwrite, quiet=quiet,
                               command=command)
 

@@ -202,7 +202,7 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
         raise BadInputError(f"models must be a non-empty list of names, e.g. ['gan', 'vae'], got {models!r}")
     check_output(out, folder=True, data=data_paths(resolve_spec(data)))
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise BadInputError(f"--seeds must be a positive integer, got {seeds!r}")
+        raise BadInputError(f"seeds (--seeds) must be a positive integer, got {seeds!r}")
     common = load_yaml(config) if config is not None else {}
     common.update(split_overrides(overrides) if isinstance(overrides, list) else dict(overrides or {}))
     entries = [parse_entry(m) for m in models]

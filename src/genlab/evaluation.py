@@ -242,13 +242,13 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
     from genlab.refine import as_refinement
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
-        raise BadInputError(f"--n must be an integer >= 2, got {n!r}")
+        raise BadInputError(f"n (--n) must be an integer >= 2, got {n!r}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise BadInputError(f"--k must be a positive integer, got {k!r}")
+        raise BadInputError(f"k (--k) must be a positive integer, got {k!r}")
     if features != "auto" and features not in EXTRACTORS:
         raise unknown("feature extractor", features, ("auto", *EXTRACTORS))
     if weights is not None and features != "inception":
-        raise BadInputError("--weights is for --features inception")
+        raise BadInputError("weights (--weights) is for features='inception' (--features inception)")
     names, features = resolve_metric_names(parse_metrics(metrics), features)
     refine = as_refinement(refine)
     return score_run(load(Path(run_dir), ema=ema), names, n=n, seed=seed, k=k, features=features, weights=weights,

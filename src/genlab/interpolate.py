@@ -142,8 +142,10 @@ def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    torch.manual_seed(0)
-    cloud = model.sample(1000).float().cpu().numpy()
+    from genlab.rng import seeded
+
+    with seeded(0, model.device):
+        cloud = model.sample(1000).float().cpu().numpy()
     pts = torch.cat([decode(model, p) for p in paths]).numpy()  # (T, D)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(cloud[:, 0], cloud[:, 1], s=3, c="0.8", label="samples", rasterized=True)

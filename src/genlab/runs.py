@@ -345,7 +345,10 @@ def load(run_dir: str | Path, *, ema: bool | None = None, device: str = "cpu") -
     run_dir = Path(run_dir)
     saved = read_config(run_dir)
     info = DataInfo.from_dict(saved["data_info"])
-    net = build_model(saved["model"], saved["train"]["model_args"], info)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the initial weights it draws are replaced: the caller's stream stays
+        net = build_model(saved["model"], saved["train"]["model_args"], info)
     if (run_dir / WEIGHTS).is_file():
         weights, step = load_weights(run_dir / WEIGHTS)
     else:

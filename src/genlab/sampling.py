@@ -10,6 +10,7 @@ import torch
 from genlab.errors import BadInputError
 from genlab.refine import Refinement, as_refinement
 from genlab.io import atomic_write
+from genlab.rng import seeded
 
 
 def check_label(model, label: int | None) -> None:
@@ -29,15 +30,15 @@ def draw(model, n: int, *, seed: int = 0, label: int | None = None, batch: int =
         return draw_refined(model, n, seed=seed, label=label, batch=batch, refine=refine)[0]
     y = None
     check_label(model, label)
-    torch.manual_seed(seed)
     chunks = []
-    for i in range(0, n, batch):
-        m = min(batch, n - i)
-        if label is not None:
-            y = torch.full((m,), label, dtype=torch.long, device=model.device)
-        elif model.conditional:  # every class in turn, in contiguous blocks across the chunks
-            y = torch.arange(i, i + m, device=model.device) * model.info.num_classes // n
-        chunks.append(model.sample(m, y=y).detach().cpu())
+    with seeded(seed, model.device):
+        for i in range(0, n, batch):
+            m = min(batch, n - i)
+            if label is not None:
+                y = torch.full((m,), label, dtype=torch.long, device=model.device)
+            elif model.conditional:  # every class in turn, in contiguous blocks across the chunks
+                y = torch.arange(i, i + m, device=model.device) * model.info.num_classes // n
+            chunks.append(model.sample(m, y=y).detach().cpu())
     return torch.cat(chunks)
 
 
@@ -89,7 +90,8 @@ def draw_refined(model, n: int, *, seed: int = 0, label: int | None = None, batc
         if refine.method == "dot":
             x, stats = _dot(model, total, ys, seed=seed, label=label, batch=batch, refine=refine)
         else:
-            x, stats = _drs(model, total, ys, seed=seed, batch=batch, refine=refine)
+            with seeded(seed, model.device):
+                x, stats = _drs(model, total, ys, seed=seed, batch=batch, refine=refine)
     finally:
         model.train(was)
     return x[:n], {**refine.to_dict(), **stats}
@@ -106,10 +108,10 @@ def _dot(model, total: int, ys, *, seed: int, label, batch: int, refine: Refinem
     x0 = draw(model, total, seed=seed, label=label, batch=batch)  # the unrefined samples, same seed
     # K_eff on fresh pairs, seeded apart from the samples so that it does not depend on n; a
     # conditional critic is one function per class, so the two members of a pair share a label
-    torch.manual_seed(seed + PAIR_SEED)
     pairs = refine.pairs * m
     yp = None if ys is None else _on(model, ys[torch.arange(pairs) * total // pairs])
-    a, b = model.sample(pairs, y=yp), model.sample(pairs, y=yp)
+    with seeded(seed + PAIR_SEED, model.device):
+        a, b = model.sample(pairs, y=yp), model.sample(pairs, y=yp)
     k_eff = R.effective_lipschitz(lambda t: model.critic(t, y=yp), a, b, group=m)
     # the step is given in the critic's input units; vectors reach it divided by the data's scale
     lr = refine.lr * model.info.scale
@@ -129,8 +131,7 @@ def _drs(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) ->
     from genlab import refine as R
 
     m = model.critic_pack
-    torch.manual_seed(seed)
-    # one DRS per class: D̃*_M bounds p_data / p_G for one class at a time
+    # one DRS per class (the caller seeded the draws): D̃*_M bounds p_data / p_G for one class at a time
     groups = [(None, torch.arange(total))] if ys is None else [(c, (ys == c).nonzero().reshape(-1))
                                                                 for c in ys.unique().tolist()]
     x, accepted, draws, d_max = None, 0, 0, []

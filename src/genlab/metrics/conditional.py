@@ -37,9 +37,11 @@ def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, ex
 
     if sampler is None:
         def sampler(m: int, *, seed: int, label: int):
-            torch.manual_seed(seed)
+            from genlab.rng import seeded
+
             y = torch.full((m,), label, dtype=torch.long, device=model.device)
-            return model.sample(m, y=y).detach().cpu()
+            with seeded(seed, model.device):
+                return model.sample(m, y=y).detach().cpu()
 
     if not getattr(model, "conditional", False):
         raise BadInputError("conditional scores are for conditional models (cgan, cvae)")

@@ -54,12 +54,10 @@ def kernel_distance(real: Tensor, fake: Tensor, *, subsets: int = 100, subset_si
         kid = KernelInceptionDistance(feature=PassThrough(real.shape[1]), subsets=subsets, subset_size=size)
     kid.update(real.double(), real=True)
     kid.update(fake.double(), real=False)
-    state = torch.get_rng_state()
-    torch.manual_seed(seed)  # the subsets are drawn with torch.randperm
-    try:
+    from genlab.rng import seeded
+
+    with seeded(seed):  # the subsets are drawn with torch.randperm
         mean, std = kid.compute()
-    finally:
-        torch.set_rng_state(state)
     return float(mean), float(std)
 
 

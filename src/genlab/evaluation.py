@@ -66,9 +66,9 @@ class EvalContext(Context):
                        f"pass --features inception --weights PATH"),
             "classifier": (lambda: classifier_for(self.data_spec) is not None,
                            f"there is no shipped classifier for {self.data_spec!r}"),
-            "recon": (lambda: hasattr(self.model, "reconstruct"), "the model does not reconstruct (AE/VAE do)"),
-            "likelihood": (lambda: hasattr(self.model, "log_weights"), "the model has no likelihood bound (VAE has)"),
-            "translation": (lambda: hasattr(self.model, "translate"), "it is for translation models (cyclegan)"),
+            "recon": (lambda: self.model.reconstructs, "the model does not reconstruct (AE/VAE do)"),
+            "likelihood": (lambda: self.model.has_likelihood, "the model has no likelihood bound (VAE has)"),
+            "translation": (lambda: self.model.translates, "it is for translation models (cyclegan)"),
             "pairs": (lambda: "test_a" in self.dataset("train").meta,
                       f"{self.data_spec!r} has no known targets (the mnist-style and seasons benchmarks have)"),
         }

@@ -82,7 +82,7 @@ def latent_of(model, *, name: str | None = None) -> Latent:
     if lat is not None:
         return lat
     name = name or type(model).__name__
-    if getattr(model, "conditional", False):
+    if model.conditional:
         raise BadInputError(f"interpolate does not support the conditional model {name!r} yet; "
                             "use ae, vae, gan, lsgan or wgan-gp")
     raise BadInputError(f"model {name!r} has no Gaussian latent space to interpolate; "

@@ -81,7 +81,7 @@ def translate_path(run: str | Path, source: str | Path, *, out: str | Path, dire
                             "nothing was written: choose a new or empty --out folder")
     loaded = load(run, ema=ema)
     model = loaded.model
-    if not hasattr(model, "translate"):
+    if not model.translates:
         raise BadInputError(f"run {str(run)!r} holds a {loaded.name!r} model; "
                             "translate needs a translation model (cyclegan)")
     c, h, _ = model.info.shape

@@ -43,7 +43,7 @@ def conditional_scores(model, data, *, n_per_class: int = 200, seed: int = 0, ex
             with seeded(seed, model.device):
                 return model.sample(m, y=y).detach().cpu()
 
-    if not getattr(model, "conditional", False):
+    if not model.conditional:
         raise BadInputError("conditional scores are for conditional models (cgan, cvae)")
     if data.y is None:
         raise BadInputError(f"conditional scores need labelled data; {data.spec!r} has no labels")

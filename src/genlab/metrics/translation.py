@@ -53,7 +53,7 @@ def translation_scores(model, data, *, n: int = 500, seed: int = 0, extractor=No
     ``seed`` picks which ``n`` images when there are more. ``extractor``: features for ``fd``
     (default: the classifier shipped for the benchmark; none for user folders); ``fd=False``
     skips the Fréchet distances."""
-    if not hasattr(model, "translate"):
+    if not model.translates:
         raise BadInputError("translation scores are for translation models (cyclegan)")
     if data.kind != "unpaired" or data.x_b is None:
         raise BadInputError(f"translation scores need two domains; {data.spec!r} has one")

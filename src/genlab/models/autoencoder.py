@@ -43,6 +43,7 @@ class Autoencoder(GenerativeModel):
     parts = {"model": ("encoder", "decoder")}
     ema_part = "decoder"
     code_factor = 1  # the encoder outputs code_factor * latent_dim numbers
+    reconstructs = True
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__(cfg, info)
@@ -113,6 +114,7 @@ class VAE(Autoencoder):
     # Image recipe: a 16-d code for 28 px digits (the KL leaves most of 128 dimensions unused),
     # 2,800 steps of the 32-wide nets (35 ms each) in about two CPU-minutes (docs/benchmarks.md).
     # (a 32-d code diverges at step 5 on shapes; its default 128 does not)
+    has_likelihood = True
     presets = {"mnist5k": {"latent_dim": 16, "steps": 2800}, "shapes": {"steps": 2800}}
 
     code_factor = 2  # μ and log σ²

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.augment import diff_augment, parse_policy
+from genlab.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class GenerativeModel(nn.Module):
     # (genlab.refine: DOT, DRS) uses it. None: the model has no critic to refine with.
     critic: ClassVar = None
     critic_pack: int = 1
+    # What else a family can do, read by callers instead of probing for methods:
+    reconstructs: ClassVar[bool] = False  # reconstruct(x): data -> code -> data (autoencoders)
+    has_likelihood: ClassVar[bool] = False  # log_weights(x, k): importance weights of a likelihood bound (VAEs)
+    translates: ClassVar[bool] = False  # translate(x, direction): one image domain to the other (cyclegan)
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
@@ -117,6 +122,17 @@ class GenerativeModel(nn.Module):
         """How standard Gaussian codes become samples; None: no such latent space (conditional
         and translation models)."""
         return None
+
+    # -- capabilities (the families that declare them override these) -----------------------
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        raise BadInputError(f"{type(self).__name__} does not reconstruct its inputs (ae, vae, cvae do)")
+
+    def log_weights(self, x: Tensor, k: int) -> Tensor:
+        raise BadInputError(f"{type(self).__name__} has no likelihood bound (vae, cvae have)")
+
+    def translate(self, x: Tensor, direction: str = "a2b") -> Tensor:
+        raise BadInputError(f"{type(self).__name__} does not translate between image domains (cyclegan does)")
 
     # -- helpers --------------------------------------------------------------------------
 

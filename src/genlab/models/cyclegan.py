@@ -114,6 +114,7 @@ class CycleGAN(GenerativeModel):
     phases = ("g", "d")
     parts = {"g": ("G_AB", "G_BA"), "d": ("D_A", "D_B")}
     ema_part = None  # the trainer averages one part; a translation model has two generators
+    translates = True
     data_kinds = ("unpaired",)
 
     def __init__(self, cfg, info: DataInfo):

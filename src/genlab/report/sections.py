@@ -203,7 +203,7 @@ def model_section(run: Path, *, interpolations: bool, ema: bool | None = None) -
         except BadInputError:
             pass
         else:
-            grid = model.info.is_image and getattr(model, "latent_dim", 0) == 2
+            grid = model.info.is_image and (lat := model.latent()) is not None and lat.dim == 2
             pic = render(model, seeds=[0, 1, 2], steps=10 if grid else 8, method="slerp", modes=modes)
             buf = io.BytesIO()
             pic.save(buf, format="PNG")

@@ -90,7 +90,7 @@ def test_translate_refuses_bad_input(tiny_cyclegan_run, tiny_vae_image_run, tmp_
     (tmp_path / "broken.png").write_bytes(b"not a png")
     (tmp_path / "empty").mkdir()
     cases = [
-        ((tiny_cyclegan_run, tmp_path / "in", "--direction", "sideways"), "--direction must be one of a2b, b2a"),
+        ((tiny_cyclegan_run, tmp_path / "in", "--direction", "sideways"), "unknown direction 'sideways'; valid: a2b, b2a"),
         ((tiny_cyclegan_run, tmp_path / "missing", ), "does not exist"),
         ((tiny_cyclegan_run, tmp_path / "empty"), "no image files"),
         ((tiny_cyclegan_run, tmp_path / "broken.png"), "cannot read image"),

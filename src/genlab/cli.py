@@ -242,13 +242,10 @@ def interpolate(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (never a run's own files)"),
 ):
     """Interpolate between the latent codes of seeds and decode the path (images: strip or GIF; 2-D: the path)."""
-    from genlab.interpolate import check_args, interpolate as run_interpolate, parse_seeds
+    from genlab.interpolate import interpolate as run_interpolate, parse_seeds
 
-    from genlab.runs import check_run_output
-
-    check_args(out, steps)
-    check_run_output(out, run, overwrite=overwrite)
-    used = run_interpolate(run, out, steps=steps, seeds=parse_seeds(seeds), method=method, grid=grid, ema=ema)
+    used = run_interpolate(run, out, steps=steps, seeds=parse_seeds(seeds), method=method, grid=grid, ema=ema,
+                           overwrite=overwrite)
     typer.echo(f"wrote {out} (seeds {','.join(map(str, used))})" if used else
                f"wrote {out} (the decoded manifold, {steps}x{steps})")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genlab.errors import BadInputError, BadRunError
-from genlab.io import atomic_write, atomic_write_text
+from genlab.io import atomic_write, atomic_write_text, json_safe
 
 RUNS = "runs"
 
@@ -327,17 +327,7 @@ def write_leaderboard(board: dict, out: Path) -> None:
             cells += [f"{s['mean']:.6g}", f"{s['se']:.6g}"] if s else ["", ""]
         w.writerow([label, board["seeds"], *cells])
     atomic_write_text(out / "leaderboard.csv", buf.getvalue())
-    atomic_write_text(out / "leaderboard.json", json.dumps(_json_safe(board), indent=2) + "\n")
-
-
-def _json_safe(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+    atomic_write_text(out / "leaderboard.json", json.dumps(json_safe(board), indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- figures

@@ -8,7 +8,6 @@ saved, fully resolved, in every run's ``config.json`` so the run can be rebuilt 
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,8 +234,4 @@ def resolve(model_cls: type, values: dict[str, Any]) -> TrainConfig:
     cfg.model_args = dataclasses.asdict(mcfg)
     cfg.validate()
     return cfg
-
-
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=list)
 

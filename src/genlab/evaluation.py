@@ -24,6 +24,7 @@ from torch import Tensor
 
 from genlab import __version__
 from genlab.errors import BadInputError, unknown
+from genlab.io import json_safe
 from genlab.metrics import METRICS, Context, Result, Score, compute
 from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
 from genlab.metrics.translation import EXTRACTOR_FOR
@@ -291,26 +292,15 @@ def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, 
         scores.append(Score(metric=label, value=float(res.value), n_real=res.n_real, n_fake=res.n_fake,
                             extractor=extractor, extractor_sha256=sha, reference=reference, seed=seed,
                             genlab_version=__version__, run=str(run.path), step=step, ema=run.ema,
-                            detail={k_: _plain(v) for k_, v in res.detail.items()}))
+                            detail={k_: json_safe(v) for k_, v in res.detail.items()}))
     for s in scores:  # known once the samples are drawn (DRS acceptance, DOT's K_eff)
-        s.refine = _plain(ctx.refine_record)
+        s.refine = json_safe(ctx.refine_record)
     return scores
 
 
 def format_modes(score: Score) -> str:
     """A mode count with what it is out of and its sample count: "21/25 (n=2,500)"."""
     return f"{score.value:.0f}/{score.detail.get('modes_total', '?')} (n={score.n_fake:,})"
-
-
-def _plain(v):
-    """JSON-friendly detail values (no tensors, no NaN)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
 
 
 def base_metric(score_name: str) -> str:

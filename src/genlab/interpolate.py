@@ -244,19 +244,20 @@ def check_args(out: Path, steps: int) -> None:
 
 
 def interpolate(run: str | Path, out: str | Path, *, steps: int = 10, seeds: list[int] | None = None,
-                method: str = "slerp", grid: bool | None = None, ema: bool | None = None) -> list[int]:
+                method: str = "slerp", grid: bool | None = None, ema: bool | None = None,
+                overwrite: bool = False) -> list[int]:
     """Write the interpolation of run ``run`` to ``out`` (.png or .gif); returns the seeds used
     (none for the decoded manifold of ``grid``, which is drawn from quantiles, not seeds).
-    ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them)."""
+    ``ema``: as for :func:`genlab.load` (the EMA weights when the run has them). ``out`` follows
+    the output rule (genlab.runs): an existing file is replaced only with ``overwrite``."""
     import random
 
-    from genlab.runs import load
     from genlab.io import atomic_write
+    from genlab.runs import check_run_output, load
 
     out = Path(out)
     check_args(out, steps)
-    if method not in METHODS:
-        raise BadInputError(f"--method {method!r} is not known; valid: {', '.join(METHODS)}")
+    check_run_output(out, run, overwrite=overwrite)
     if grid and seeds is not None:
         raise BadInputError("--grid draws the decoded manifold, which uses no seeds; drop --seeds or --grid")
     loaded = load(run, ema=ema)

@@ -60,3 +60,17 @@ def atomic_write(path: str | Path, write) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def json_safe(obj):
+    """A structure ``json.dumps`` writes as strict JSON: non-finite floats become null (the
+    reason is kept beside them by the writer where it matters), tuples lists."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj

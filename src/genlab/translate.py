@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.errors import BadInputError
+from genlab.errors import BadInputError, unknown
 
 
 def _inputs(source: Path) -> tuple[Path, list[Path]]:
@@ -68,7 +68,7 @@ def translate_path(run: str | Path, source: str | Path, *, out: str | Path, dire
     from genlab.models.cyclegan import DIRECTIONS
 
     if direction not in DIRECTIONS:
-        raise BadInputError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise unknown("direction", direction, DIRECTIONS)
     from genlab.runs import check_run_output
 
     source, out = Path(source).expanduser(), Path(out).expanduser()

@@ -104,3 +104,26 @@ def test_library_calls_leave_the_callers_random_stream_alone(tmp_path, run):
     draw(genlab.load(run).model, 50, seed=4, refine="drs")
     interpolate(run, tmp_path / "i.png", steps=3)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_model_is_the_same_object_after_fit_also_after_an_exception(tmp_path):
+    """What the trainer sets on the model for its loop (noise slice, device pin, logging) is undone."""
+    from genlab.training.callbacks import Callback
+
+    class Boom(Callback):
+        def on_step(self, trainer, step, logs):
+            if step == 3:
+                trainer.model.noise_world = 7  # as a data-parallel loop would have it
+                raise RuntimeError("boom")
+
+    from genlab.configure import resolve_config
+    from genlab.data import load_data
+    from genlab.models import build_model, data_info
+    from genlab.training.trainer import Trainer
+
+    cfg = resolve_config("gan", "ring8", {"steps": 5, "batch_size": 16, "log_every": 2})
+    data = load_data("ring8")
+    model = build_model("gan", cfg.model_args, data_info(data))
+    with pytest.raises(RuntimeError, match="boom"):
+        Trainer(model, data, cfg, tmp_path / "r", quiet=True, callbacks=[Boom()]).fit()
+    assert (model.noise_rank, model.noise_world, model.train_device, model.log_details) == (0, 1, None, True)

@@ -294,7 +294,11 @@ class Trainer:
         finally:
             for a in getattr(self, "attrs", ()):  # hand back plain modules
                 setattr(self.model, a, self.originals[a])
+            # what the loop set on the model for its own use, undone however the loop ended: the
+            # model a caller gets back draws its whole noise, logs everything, finds its own device
             self.model.train_device = None
+            self.model.noise_rank, self.model.noise_world = 0, 1
+            self.model.log_details = True
             self._call("on_close")
             self._reap_workers(grace)
 

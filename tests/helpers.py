@@ -25,15 +25,17 @@ def run_main(*args) -> int:
     return 0
 
 
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under ``root`` with its content hash and modification time (folders as ("dir",))."""
+def snapshot(root: Path, *, times: bool = True) -> dict[str, tuple]:
+    """Every path under ``root`` with its content hash and (with ``times``) its modification time
+    (folders as ("dir",)). Without times: what a file holds, however often it was rewritten."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
         if p.is_dir():
             out[rel] = ("dir",)
         else:
-            out[rel] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[rel] = (digest, p.stat().st_mtime_ns) if times else (digest,)
     return out
 
 

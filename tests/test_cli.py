@@ -9,12 +9,7 @@ import numpy as np
 import pytest
 
 from genlab.cli import main
-
-
-def call(*args) -> int:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    return e.value.code
+from helpers import run_main as call
 
 
 def test_help_does_not_import_torch():

@@ -8,15 +8,9 @@ import math
 
 import pytest
 
-from genlab.cli import main
 from genlab.comparison import compare, markdown, parse_entry, summarise
 from genlab.errors import BadInputError, UnknownNameError
-
-
-def call(*args) -> int:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    return e.value.code
+from helpers import run_main as call
 
 
 def test_model_variants_map_to_overrides():

@@ -10,16 +10,10 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab.cli import main
 from genlab.interpolate import code_path, lerp, manifold, seed_code, slerp
+from helpers import run_main as call
 
 FAMILIES = ["ae", "vae", "gan", "lsgan", "wgan-gp"]
-
-
-def call(*args) -> int:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    return e.value.code
 
 
 # ----------------------------------------------------------------------------- the maths

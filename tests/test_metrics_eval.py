@@ -12,12 +12,7 @@ import genlab
 from genlab.cli import main
 from genlab.errors import BadInputError, UnknownNameError
 from genlab.metrics.likelihood import bounds, likelihood_scores, log_weights
-
-
-def call(*args) -> int:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    return e.value.code
+from helpers import run_main as call
 
 
 def by_name(scores) -> dict:

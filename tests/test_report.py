@@ -16,14 +16,8 @@ import pytest
 from PIL import Image
 
 import genlab
-from genlab.cli import main
 from genlab.comparison import summarise, write_leaderboard
-
-
-def call(*args) -> int:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    return e.value.code
+from helpers import run_main as call
 
 
 @pytest.fixture(scope="module")

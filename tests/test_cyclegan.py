@@ -194,3 +194,15 @@ def test_eval_of_a_translation_run_scores_both_directions_by_default(tmp_path):
               "fd_a2b_shapes_cls", "fd_b2a_shapes_cls"):
         assert m in scores, sorted(scores)
     assert "identity" in scores["psnr_a2b"]["detail"] and "sharpness" not in scores
+
+
+def test_image_pool_fills_mid_batch_then_swaps_as_one_at_a_time_would():
+    """The pool on the device equals the one-image-at-a-time rule when the pool fills part-way
+    through a batch and the swaps take distinct slots."""
+    pool = ImagePool(3, (1, 1, 1))
+    pool.query(torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), torch.zeros(2), torch.zeros(2))
+    x = torch.tensor([3.0, 4.0, 5.0]).view(3, 1, 1, 1)
+    # image 3 fills slot 2; image 4 swaps with slot 0 (holds 1); image 5 passes through (u >= 1/2)
+    out = pool.query(x, torch.tensor([0.0, 0.1, 0.9]), torch.tensor([0.0, 0.0, 0.5]))
+    assert out.flatten().tolist() == [3.0, 1.0, 5.0]
+    assert pool.images.flatten().tolist() == [4.0, 2.0, 3.0] and int(pool.count) == 3

@@ -52,6 +52,7 @@ CASES = [
     ("gan", "digits", {"augment": "color,translation,cutout", "width": 8}),  # uint8 images, DiffAugment
     ("cgan", "digits", {"width": 8}),
     ("cvae", "digits", {}),
+    ("cyclegan", "seasons", {"width": 8, "blocks": 1, "pool_size": 40}),  # image pool, kept examples
 ]
 
 

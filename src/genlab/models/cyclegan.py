@@ -59,23 +59,39 @@ class ImagePool(nn.Module):
     def query(self, x: Tensor, u: Tensor, j: Tensor) -> Tensor:
         """The batch the critic sees instead of ``x``. ``u`` and ``j`` are (B,) uniforms in
         [0, 1): ``u < ½`` swaps image i for stored slot ``⌊j·size⌋``. Passing the draws in keeps
-        the randomness in the model's seeded noise helpers."""
+        the randomness in the model's seeded noise helpers.
+
+        Computed on the device, with no host read: while the pool fills, image i goes to slot
+        ``count + i``; a swap reads the pool as the fills left it, and the last image written to
+        a slot stays there (two swaps of one slot in a batch both read the slot's old image)."""
         if self.size == 0:
             return x
         if self.images.device != x.device:  # the trainer moves only the model's own buffers
             self.to(x.device)
-        out = x.detach().clone()
-        n = int(self.count)
-        for i, (ui, ji) in enumerate(zip(u.tolist(), j.tolist())):  # one device sync, not one per image
-            if n < self.size:
-                self.images[n] = x[i]
-                n += 1
-            elif ui < 0.5:
-                k = min(int(ji * self.size), self.size - 1)
-                out[i] = self.images[k]
-                self.images[k] = x[i]
-        self.count.fill_(n)
+        idx = torch.arange(len(x), device=x.device)
+        slot = self.count + idx  # (B,) where each image goes while the pool fills
+        filling = slot < self.size
+        k = (j * self.size).long().clamp(0, self.size - 1)  # (B,) the slot a swap takes
+        swap = ~filling & (u < 0.5)
+        fills = self._last_writer(slot.clamp(0, self.size - 1), filling)  # (size,) index into x or -1
+        after_fills = self._written(fills, x, self.images)
+        view = (-1,) + (1,) * (x.dim() - 1)
+        out = torch.where(swap.view(view), after_fills[k], x.detach())
+        writers = self._last_writer(torch.where(filling, slot.clamp(0, self.size - 1), k), filling | swap)
+        self.images.copy_(self._written(writers, x, self.images))
+        self.count.copy_((self.count + len(x)).clamp(max=self.size))
         return out
+
+    def _last_writer(self, target: Tensor, writes: Tensor) -> Tensor:
+        """(size,) the largest batch index writing each slot (-1: none), without a host read."""
+        idx = torch.arange(len(target), device=target.device)
+        none = torch.full((self.size,), -1, dtype=torch.long, device=target.device)
+        return none.scatter_reduce(0, target, torch.where(writes, idx, -1), reduce="amax")
+
+    @staticmethod
+    def _written(writer: Tensor, x: Tensor, pool: Tensor) -> Tensor:
+        view = (-1,) + (1,) * (x.dim() - 1)
+        return torch.where((writer >= 0).view(view), x.detach()[writer.clamp(min=0)], pool)
 
 
 class CycleGAN(GenerativeModel):
@@ -143,6 +159,7 @@ class CycleGAN(GenerativeModel):
         # The g phase hands its translations to the d phase of the same step (as the reference
         # implementation does), so each generator runs once per image per step.
         self._fakes: tuple[Tensor, Tensor] | None = None
+        self._examples_full = False  # known on the host once the kept examples are complete
 
     @property
     def game(self) -> games.Game:
@@ -227,13 +244,16 @@ class CycleGAN(GenerativeModel):
 
     @torch.no_grad()
     def keep_examples(self, a: Tensor, b: Tensor) -> None:
-        m, cap = int(self.examples_n), len(self.examples_a)
-        if m >= cap:
+        """Keep the first training images until ``examples`` are kept. The count is read on the
+        host only until then (the first step or two, and once after a resume), never per update."""
+        if self._examples_full:
             return
-        take = min(len(a), len(b), cap - m)
+        m, cap = int(self.examples_n), len(self.examples_a)
+        take = max(0, min(len(a), len(b), cap - m))
         self.examples_a[m:m + take] = a[:take].detach()
         self.examples_b[m:m + take] = b[:take].detach()
         self.examples_n.fill_(m + take)
+        self._examples_full = m + take >= cap
 
     def _kept(self, n: int, which: Tensor) -> Tensor:
         m = max(1, int(self.examples_n))

@@ -89,6 +89,10 @@ def with_model_and_data(settings: dict, model: str, data: str) -> dict:
 
 def check_settings(cls, cfg: TrainConfig, kind: str) -> None:
     """Settings that would be accepted and then ignored are refused instead."""
+    if kind not in cls.data_kinds:
+        names = {"vector": "vectors", "image": "images", "unpaired": "two unpaired image domains"}
+        raise BadInputError(f"{cfg.model} trains on {' or '.join(names[k] for k in cls.data_kinds)}; {cfg.data!r} "
+                            f"holds {names.get(kind, kind)}")
     if cfg.image_size and kind == "vector":
         raise BadInputError(f"--image-size is for image data; {cfg.data!r} holds vectors (drop --image-size)")
     if cfg.ema and cls.ema_part is None:

@@ -63,6 +63,7 @@ class GenerativeModel(nn.Module):
     parts: ClassVar[dict[str, tuple[str, ...]]] = {}  # phase -> attribute names it trains
     ema_part: ClassVar[str | None] = None  # the submodule averaged by --ema (generator/decoder)
     conditional: ClassVar[bool] = False  # sample() takes class labels
+    data_kinds: ClassVar[tuple[str, ...]] = ("vector", "image")  # the kinds of data it trains on
     # defaults by data kind ("vector", "image"), applied under the user's own settings
     presets: ClassVar[dict[str, dict]] = {}
     # Models with a critic define ``critic(x, y=None)``: raw critic outputs (B / critic_pack, 1)

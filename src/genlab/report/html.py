@@ -25,7 +25,6 @@ from genlab.report.runs import Unreadable, find_runs, read_json
 from genlab.report.sections import METRIC_FILES, anchor, metric_files, run_section
 
 GENERATOR_MARK = '<meta name="generator" content="genlab'
-ARROW = {"higher": "↑", "lower": "↓", "one": "→1"}
 
 
 # ----------------------------------------------------------------------------- a folder's own results
@@ -43,27 +42,23 @@ def leaderboard(board) -> str:
     of each column in bold."""
     if not (isinstance(board, dict) and isinstance(board.get("rows"), dict) and "columns" in board):
         return "<h3>Leaderboard</h3>" + json_tables(board)  # not a genlab leaderboard: shown as it is
-    from genlab.comparison import _best, fmt
+    from genlab.comparison import caption, cells, fmt
 
     rows_in = {label: {**r, "metrics": {c: _summary(s) for c, s in r.get("metrics", {}).items()}}
                for label, r in board["rows"].items()}
     board = {**board, "rows": rows_in}
-    cols = board["columns"]
-    heads = {c: f"{c} {ARROW.get(board['better'].get(c), '')}".strip() for c in cols}
-    best = {c: _best(board, c) for c in cols}
+    heads, cell_rows = cells(board)
     rows, bold = [], set()
-    for i, (label, r) in enumerate(rows_in.items()):
-        row = {"model": label, **{heads[c]: fmt(r["metrics"].get(c)) for c in cols}}
-        bold |= {(i, heads[c]) for c in cols if best[c] == label}
+    for i, ((label, texts, best), r) in enumerate(zip(cell_rows, rows_in.values())):
+        row = {"model": label, **dict(zip(heads, texts))}
+        bold |= {(i, h) for h, b in zip(heads, best) if b}
         if r.get("refine"):
             settings = ", ".join(f"{k} {v}" for k, v in r["refine"].items() if k != "method")
             row["samples"] = f"refined by {r['refine']['method']} ({settings})"
         if r.get("acceptance"):
             row["DRS acceptance"] = fmt(_summary(r["acceptance"]))
         rows.append(row)
-    caption = (f"{board.get('seeds', '?')} seed(s) per model, {board.get('steps') or 'model-specific'} steps; "
-               f"mean ± standard error over seeds; best in bold (↑ higher is better, ↓ lower, →1 closest to 1).")
-    return f"<h3>Leaderboard: {esc(board.get('data', ''))}</h3><p>{esc(caption)}</p>" + table(rows, bold=bold)
+    return f"<h3>Leaderboard: {esc(board.get('data', ''))}</h3><p>{esc(caption(board))}</p>" + table(rows, bold=bold)
 
 
 def tables_doc(doc: dict, folder: Path, used: set) -> str:
@@ -154,14 +149,14 @@ def write_report(path: str | Path, out: str | Path, *, overwrite: bool = False, 
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise BadInputError(f"--out must end in .html, got {str(out)!r}")
-    check_run_output(out, path, overwrite=overwrite, ours=_is_report,
+    check_run_output(out, path, overwrite=overwrite, ours=is_report,
                      hint="it is not a genlab report; choose another name or pass --overwrite")
     page = build_html(path, interpolations=interpolations, ema=ema)
     atomic_write_text(out, page)
     return out
 
 
-def _is_report(path: Path) -> bool:
+def is_report(path: Path) -> bool:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return GENERATOR_MARK in f.read(4096)

@@ -24,7 +24,6 @@ import random
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -40,7 +39,8 @@ from genlab.training.compiling import (check_compile_backend, check_layout_and_c
 from genlab.training.checkpoint import python_rng_list, python_rng_state, save_checkpoint
 from genlab.training.ema import EMA
 from genlab.training.guard import Guard, fused
-from genlab.training.rendezvous import joining, restore_collective_timeout
+from genlab.training.processes import (first_sentence, is_peer_failure, joining, make_fabric, reap_workers,
+                                       restore_collective_timeout)
 
 MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
@@ -66,32 +66,10 @@ class Trainer:
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _fabric(self):
-        cfg = self.cfg
-        if cfg.devices * cfg.num_nodes == 1 and cfg.precision == "32-true":
-            from genlab.training.device import SingleDevice
-
-            return SingleDevice(cfg.accelerator)  # Fabric's import costs more than a short run's start
-        from lightning_fabric import Fabric
-
-        strategy = "auto"
-        if cfg.devices * cfg.num_nodes > 1:
-            from lightning_fabric.strategies import DDPStrategy
-
-            strategy = DDPStrategy(timeout=timedelta(seconds=cfg.rendezvous_timeout))
-        try:
-            return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-                          precision=cfg.precision, strategy=strategy)
-        except (RuntimeError, ValueError, TypeError) as e:  # e.g. --accelerator cuda without a GPU
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            nodes = f", num_nodes={cfg.num_nodes}" if cfg.num_nodes > 1 else ""
-            raise BadInputError(f"cannot use accelerator={cfg.accelerator!r}, devices={cfg.devices}{nodes}, "
-                                f"precision={cfg.precision!r} here: {first}") from None
-
     def _setup(self):
         model, cfg = self.model, self.cfg
         check_layout_and_compile(model, cfg)
-        fabric = self._fabric()
+        fabric = make_fabric(cfg)
         if cfg.compile:  # before any worker starts: a missing backend is one error line
             check_compile_backend(fabric.device)
         taken = [cb for cb in self.callbacks if isinstance(cb, Interruption)]  # a signal during start-up
@@ -285,10 +263,10 @@ class Trainer:
             if self.cfg.compile and (error := compile_failure(e)) is not None:  # e.g. in a compiled backward
                 raise error from None
             fabric = getattr(self, "fabric", None)  # None: the start itself failed
-            if fabric is not None and fabric.world_size > 1 and _is_peer_failure(e):
+            if fabric is not None and fabric.world_size > 1 and is_peer_failure(e):
                 raise PeerLost(
                     f"another process of this {fabric.world_size}-process run stopped "
-                    f"({_first_sentence(e)}); the last checkpoint in {self.run_dir} is kept; "
+                    f"({first_sentence(e)}); the last checkpoint in {self.run_dir} is kept; "
                     f"resume with --resume") from None
             raise
         finally:
@@ -300,7 +278,7 @@ class Trainer:
             self.model.noise_rank, self.model.noise_world = 0, 1
             self.model.log_details = True
             self._call("on_close")
-            self._reap_workers(grace)
+            reap_workers(getattr(self, "fabric", None), grace)
 
     def _check_skipped(self, updates: int) -> None:
         """Skipped updates are reported; a run that skipped most of them did not train."""
@@ -311,18 +289,6 @@ class Trainer:
             raise TrainingDiverged(f"{msg}: training diverged; {self._kept()}; lower --lr")
         if self.fabric.is_global_zero:
             print(f"warning: {msg}", file=sys.stderr, flush=True)
-
-    def _reap_workers(self, grace: float) -> None:
-        """Rank 0 of a launched data-parallel run leaves no worker behind: each has finished
-        (or is finishing) by now; one still alive after a grace period is stuck and is killed."""
-        launcher = getattr(getattr(self, "fabric", None), "_strategy", None)
-        procs = getattr(getattr(launcher, "launcher", None), "procs", None) or []
-        for p in procs:
-            try:
-                p.wait(timeout=grace)
-            except Exception:  # still alive after the grace period: stuck in a collective
-                p.kill()
-                p.wait()
 
     def _kept(self) -> str:
         """What a diverged run leaves: its last good checkpoint, or nothing."""
@@ -395,25 +361,6 @@ def _inner_autograd_allowed(wrapped: bool = True):
         yield
     finally:
         wrappers._in_fabric_backward = old
-
-
-def _is_peer_failure(e: BaseException) -> bool:
-    """A collective failed because another process went away (gloo/NCCL report it as an error)."""
-    import torch.distributed as dist
-
-    if isinstance(e, getattr(dist, "DistError", ())):
-        return True
-    text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(
-        w in text for w in ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl"))
-
-
-def _first_sentence(e: BaseException) -> str:
-    """'[gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:4. This...' -> 'Connection closed by peer'."""
-    import re
-
-    text = re.sub(r"\[[^\]]*\]:?\d*", "", str(e)).strip()
-    return (text.split(".")[0].strip() or type(e).__name__)[:100]
 
 
 def _grad_norm(params) -> torch.Tensor:

@@ -1,4 +1,7 @@
-"""Joining a data-parallel run: a wait with a limit the user sets, and Ctrl-C / SIGTERM honoured.
+"""The processes of a run: the device set-up (Fabric, or one plain device), joining a
+data-parallel run, telling a lost peer from a bug, and leaving no worker behind.
+
+Joining: a wait with a limit the user sets, and Ctrl-C / SIGTERM honoured.
 
 While the processes of a run meet (``torch.distributed``'s rendezvous inside ``fabric.launch``)
 the main thread sits in C++ and runs no Python signal handler, so a signal would wait for the
@@ -24,6 +27,31 @@ from datetime import timedelta
 from genlab.errors import BadInputError
 
 DEFAULT_PG_TIMEOUT = timedelta(minutes=30)  # torch's: how long a collective may wait once the run is running
+
+
+def make_fabric(cfg):
+    """What runs the loop: one plain device for one full-precision process (Fabric's import costs
+    more than a short run's start), else Lightning Fabric with DDP over ``devices x num_nodes``
+    processes, whose rendezvous waits ``rendezvous_timeout`` seconds."""
+    if cfg.devices * cfg.num_nodes == 1 and cfg.precision == "32-true":
+        from genlab.training.device import SingleDevice
+
+        return SingleDevice(cfg.accelerator)
+    from lightning_fabric import Fabric
+
+    strategy = "auto"
+    if cfg.devices * cfg.num_nodes > 1:
+        from lightning_fabric.strategies import DDPStrategy
+
+        strategy = DDPStrategy(timeout=timedelta(seconds=cfg.rendezvous_timeout))
+    try:
+        return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+                      precision=cfg.precision, strategy=strategy)
+    except (RuntimeError, ValueError, TypeError) as e:  # e.g. --accelerator cuda without a GPU
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        nodes = f", num_nodes={cfg.num_nodes}" if cfg.num_nodes > 1 else ""
+        raise BadInputError(f"cannot use accelerator={cfg.accelerator!r}, devices={cfg.devices}{nodes}, "
+                            f"precision={cfg.precision!r} here: {first}") from None
 
 
 class RendezvousTimeout(BadInputError):
@@ -100,3 +128,35 @@ def restore_collective_timeout() -> None:
     if set_timeout is not None and dist.is_initialized():
         with contextlib.suppress(Exception):
             set_timeout(DEFAULT_PG_TIMEOUT)
+
+
+def reap_workers(fabric, grace: float) -> None:
+    """Rank 0 of a launched data-parallel run leaves no worker behind: each has finished (or is
+    finishing) by now; one still alive after a grace period is stuck and is killed."""
+    launcher = getattr(fabric, "_strategy", None)
+    procs = getattr(getattr(launcher, "launcher", None), "procs", None) or []
+    for p in procs:
+        try:
+            p.wait(timeout=grace)
+        except Exception:  # still alive after the grace period: stuck in a collective
+            p.kill()
+            p.wait()
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """A collective failed because another process went away (gloo/NCCL report it as an error)."""
+    import torch.distributed as dist
+
+    if isinstance(e, getattr(dist, "DistError", ())):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(
+        w in text for w in ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl"))
+
+
+def first_sentence(e: BaseException) -> str:
+    """'[gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:4. This...' -> 'Connection closed by peer'."""
+    import re
+
+    text = re.sub(r"\[[^\]]*\]:?\d*", "", str(e)).strip()
+    return (text.split(".")[0].strip() or type(e).__name__)[:100]

@@ -425,3 +425,22 @@ def test_torchvision_sets_are_stored_as_uint8(tmp_path, no_network):
     assert data.source().data.dtype == np.uint8 and data.source().data.shape == (20, 1, 28, 28)
     assert data.sample_shape == (1, 14, 14)
     _batches_match_the_whole_set(data, batch_size=8)
+
+
+def test_each_dataset_declares_the_kind_it_loads(tmp_path):
+    """The kind a spec declares (read before anything loads: presets, checks) is what it loads."""
+    import numpy as np
+
+    from helpers import write_images, write_unpaired
+
+    np.save(tmp_path / "p.npy", np.zeros((10, 3), dtype="float32"))
+    write_images(tmp_path / "imgs", 3)
+    user = {"points": f"points:{tmp_path / 'p.npy'}", "folder": f"folder:{tmp_path / 'imgs'}",
+            "unpaired": write_unpaired(tmp_path / "a", tmp_path / "b")}
+    for name, spec in DATASETS.items():
+        if name in ("mnist", "fashion-mnist", "cifar10"):  # torchvision files: not here
+            assert spec.kind == "image"
+            continue
+        bundle = load_data(user.get(name, name), image_size=8 if spec.kind != "vector" else None,
+                           cache_dir=str(tmp_path / "cache"))
+        assert bundle.kind == spec.kind, name

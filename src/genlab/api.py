@@ -135,12 +135,10 @@ def _train_holding(cls, model: str, data: str, values: dict, out: Path, *, resum
                   f"{cfg.steps} steps instead of {planned}: this run will differ from one planned for {cfg.steps} "
                   f"steps from the start", file=sys.stderr, flush=True)
     else:
-        cfg = resolve_config(model, data, values, kind="")  # every setting checked before the data loads
+        cfg = resolve_config(model, data, values)  # the recipe of the data's declared kind, checked before it loads
     check_launch(cfg)
     data_bundle = load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None,
                             download=cfg.download, seed=cfg.seed, cache_dir=cfg.cache_dir or None)
-    if not resume:
-        cfg = resolve_config(model, data, values, kind=data_bundle.kind)
     check_settings(cls, cfg, data_bundle.kind)
     if resume:
         check_same_data(out, saved, data_bundle)

@@ -213,7 +213,7 @@ def compare(models: list[str], *, data: str, seeds: int = 3, steps: int | None =
     settings = {"metrics": names, "n": n, "seed": 0, "k": k}
     from genlab.configure import data_kind
 
-    # the data is loaded once, here: its kind picks each family's presets, as in `genlab train`
+    # the data's declared kind picks each family's presets, as in `genlab train`
     kind = data_kind(resolved_config(entries[0], data, 0, steps, batch_size, common, kind=""))
     plan = [(e, s, resolved_config(e, data, s, steps, batch_size, common, kind=kind))
             for e in entries for s in range(seeds)]

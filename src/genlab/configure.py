@@ -62,11 +62,14 @@ def check_used(cls, cfg: TrainConfig, kind: str, given: set[str]) -> None:
 
 
 def data_kind(cfg: TrainConfig) -> str:
-    """"vector", "image" or "unpaired": the kind of ``cfg``'s data (loads it)."""
-    from genlab.data import load_data
+    """"vector", "image" or "unpaired": the kind of ``cfg``'s data, as its dataset declares it
+    (nothing is loaded; an unknown name is reported by the data's own check)."""
+    from genlab.data import DATASETS, load_data, parse_spec
 
-    return load_data(cfg.data, image_size=cfg.image_size or None, root=cfg.root or None, download=cfg.download,
-                     seed=cfg.seed, cache_dir=cfg.cache_dir or None).kind
+    spec = DATASETS.get(parse_spec(cfg.data)[0])
+    if spec is None:  # load_data says what is valid
+        load_data(cfg.data)
+    return spec.kind
 
 
 def with_model_and_data(settings: dict, model: str, data: str) -> dict:

@@ -21,13 +21,13 @@ SPLITS = ("train", "test")
 DATASETS: dict[str, DatasetSpec] = {
     # toy 2-D vectors (100k points drawn from `seed`)
     "ring8": DatasetSpec(
-        toy2d.ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN protocol); 2-D"
+        toy2d.ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN protocol); 2-D", kind="vector"
     ),
     "grid25": DatasetSpec(
-        toy2d.grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN protocol); 2-D"
+        toy2d.grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN protocol); 2-D", kind="vector"
     ),
     "swissroll": DatasetSpec(
-        toy2d.swissroll, "scikit-learn swiss roll in the plane, scaled to about [-1.6, 2]; 2-D"
+        toy2d.swissroll, "scikit-learn swiss roll in the plane, scaled to about [-1.6, 2]; 2-D", kind="vector"
     ),
     # embedded images
     "digits": DatasetSpec(
@@ -41,7 +41,8 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     # user data
     "points": DatasetSpec(
-        points.points, "your vectors: points:PATH to a .csv or .npy (N, D) array", takes_arg=True
+        points.points, "your vectors: points:PATH to a .csv or .npy (N, D) array", takes_arg=True,
+        kind="vector",
     ),
     "folder": DatasetSpec(
         folder.folder,
@@ -51,15 +52,17 @@ DATASETS: dict[str, DatasetSpec] = {
     # two image domains for translation (kind "unpaired")
     "unpaired": DatasetSpec(
         unpaired.unpaired, "your two domains: unpaired:DIR_A,DIR_B image folders; 64x64 by default",
-        takes_arg=True, arg="DIR_A,DIR_B", cached=True,
+        takes_arg=True, arg="DIR_A,DIR_B", cached=True, kind="unpaired",
     ),
     "mnist-style": DatasetSpec(
         translation.mnist_style,
         "mnist5k digits -> thick inverted strokes, unpaired halves + 500 true test pairs; 28x28 gray",
+        kind="unpaired",
     ),
     "seasons": DatasetSpec(
         translation.seasons,
         "shapes in summer -> winter palette with stripes, unpaired + 500 true test pairs; any size (32)",
+        kind="unpaired",
     ),
     # torchvision, from --root (downloaded only with --download)
     "mnist": DatasetSpec(

@@ -194,6 +194,7 @@ class DatasetSpec:
     takes_arg: bool = False  # True for "points:PATH", "folder:PATH"
     arg: str = "PATH"  # how `genlab datasets` names the argument
     cached: bool = False  # decoded once into the on-disk cache: the factory also takes ``cache_dir``
+    kind: str = "image"  # what its bundles hold: "vector", "image" or "unpaired" (known before loading)
 
 
 def holdout_indices(labels: np.ndarray, split: str) -> np.ndarray:

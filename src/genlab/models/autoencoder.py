@@ -49,25 +49,40 @@ class Autoencoder(GenerativeModel):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
         self.recon_kind = cfg.recon if cfg.recon != "auto" else ("bce" if info.is_image else "mse")
-        self.encoder = data_net(info.shape, self.code_factor * self.latent_dim, cfg)
-        self.decoder = data_net(info.shape, self.latent_dim, cfg, to_data=True)
+        # a conditional family's nets also read the label (one-hot channels / inputs: label_dims)
+        c, *rest = info.shape
+        self.encoder = data_net((c + self.label_dims(info), *rest), self.code_factor * self.latent_dim, cfg)
+        self.decoder = data_net(info.shape, self.latent_dim + self.label_dims(info), cfg, to_data=True)
         # Running mean/std of the codes: an AE has no prior, so sampling draws from this fit.
         self.register_buffer("code_mean", torch.zeros(self.latent_dim))
         self.register_buffer("code_std", torch.ones(self.latent_dim))
 
+    # -- the label hooks a conditional family overrides (here: no label) -------------------
+
+    def label_dims(self, info: DataInfo) -> int:
+        """Numbers the label adds to the encoder's input channels and the decoder's code."""
+        return 0
+
+    def with_label(self, t: Tensor, y: Tensor | None) -> Tensor:
+        """A network input with the label appended (unchanged here)."""
+        return t
+
     # -- pieces ---------------------------------------------------------------------------
 
-    def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(self.to_net(x))
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.encoder(self.with_label(self.to_net(x), y))
 
-    def decode(self, z: Tensor) -> Tensor:
-        return self.output(self.decoder(z))
+    def decode_raw(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.decoder(self.with_label(z, y))
 
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self._eval_call(lambda t: self.decode(self._code(t)), x)
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.output(self.decode_raw(z, y))
 
-    def _code(self, x: Tensor) -> Tensor:
-        return self.encode(x)
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self._eval_call(lambda t: self.decode(self._code(t, y), y), x)
+
+    def _code(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.encode(x, y)
 
     def recon_nll(self, raw: Tensor, x: Tensor) -> Tensor:
         """-log p(x|z) up to a constant, per sample: Bernoulli BCE on logits, or scaled SSE."""
@@ -119,41 +134,54 @@ class VAE(Autoencoder):
 
     code_factor = 2  # μ and log σ²
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.encoder(self.to_net(x)).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(self.with_label(self.to_net(x), y)).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
         return mu, logvar.clamp(-30.0, 20.0)  # keep exp() finite early in training
 
-    def _code(self, x: Tensor) -> Tensor:
-        return self.encode(x)[0]  # reconstruct from the posterior mean
+    def _code(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.encode(x, y)[0]  # reconstruct from the posterior mean
+
+    def batch_labels(self, batch) -> Tensor | None:
+        """The labels the ELBO conditions on: none for the unconditional VAE."""
+        return None
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
-        x = batch["x"]
+        """The ELBO (recon + β·KL), or with ``k > 1`` the IWAE bound; a conditional family gives
+        the label on both sides."""
+        x, y = batch["x"], self.batch_labels(batch)
         if self.cfg.k > 1:
-            lw = self.log_weights(x, self.cfg.k)  # (B, k)
+            lw = self.log_weights(x, self.cfg.k, y)  # (B, k)
             bound = (torch.logsumexp(lw, dim=1) - math.log(self.cfg.k)).mean()
             return -bound, {"iwae_bound": bound.detach()}
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, y)
         z = losses.reparameterize(mu, logvar, self.randn(len(x), self.latent_dim))
-        rec = self.recon_nll(self.decoder(z), x).mean()
+        rec = self.recon_nll(self.decode_raw(z, y), x).mean()
         kl = losses.kl_normal(mu, logvar).mean()
         return rec + self.cfg.beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
 
-    def log_weights(self, x: Tensor, k: int) -> Tensor:
+    def weight_labels(self, b: int, k: int, y: Tensor | None) -> Tensor | None:
+        """The label of each of the k draws per input (B*k,), or None without labels."""
+        return None
+
+    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
         """``log p(x, z_i) - log q(z_i | x)`` for k posterior samples per input: (B, ...) -> (B, k).
 
         Averaging their exponentials gives the importance-weighted likelihood bound; k = 1 in
         expectation is the ELBO. Uses the exact likelihood normaliser so values are in nats.
+        With labels per draw (a conditional family), each draw encodes its own (x, y).
         """
-        mu, logvar = self.encode(x)
-        b, d = mu.shape
-        eps = self.randn(b * k, d).view(b, k, d)
-        z = mu[:, None] + (0.5 * logvar).exp()[:, None] * eps  # (B, k, D)
-        log_q = log_normal_std(eps.reshape(b * k, d)).view(b, k) - 0.5 * logvar.sum(1, keepdim=True)
-        log_pz = log_normal_std(z.reshape(b * k, d)).view(b, k)
-        raw = self.decoder(z.reshape(b * k, d))
-        xk = x.repeat_interleave(k, dim=0)
-        log_px = -self.recon_nll(raw, xk) - self.recon_log_norm()
-        return log_px.view(b, k) + log_pz - log_q
+        b, d = len(x), self.latent_dim
+        yk = self.weight_labels(b, k, y)
+        xk = x.repeat_interleave(k, dim=0)  # (B*k, ...)
+        if yk is None:  # one posterior per input, k draws from it
+            mu, logvar = (t.repeat_interleave(k, dim=0) for t in self.encode(x))
+        else:
+            mu, logvar = self.encode(xk, yk)
+        eps = self.randn(b * k, d)
+        z = mu + (0.5 * logvar).exp() * eps  # (B*k, D)
+        log_q = log_normal_std(eps) - 0.5 * logvar.sum(1)
+        log_px = -self.recon_nll(self.decode_raw(z, yk), xk) - self.recon_log_norm()
+        return (log_px + log_normal_std(z) - log_q).view(b, k)
 
     def recon_log_norm(self) -> float:
         """The constant dropped from recon_nll: 0 for Bernoulli, D·log(σ√(2π)) for the Gaussian."""
@@ -164,7 +192,10 @@ class VAE(Autoencoder):
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         z = torch.randn(n, self.latent_dim, device=self.device)  # the prior N(0, I)
-        return self._eval_call(self.decode, z)
+        return self._eval_call(self.decode, z, self.sample_labels(n, y))
+
+    def sample_labels(self, n: int, y: Tensor | None) -> Tensor | None:
+        return None
 
     def latent(self) -> Latent | None:
         return Latent(self.latent_dim, self.decode)  # the prior N(0, I)

@@ -12,7 +12,6 @@ readings and optimizer defaults, as ``gan`` does; the penalty holds the label fi
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,7 @@ from torch import Tensor, nn
 from genlab import games, losses
 from genlab.errors import BadInputError
 from genlab.models.autoencoder import VAE
-from genlab.models.base import DataInfo, GenerativeModel, Latent, auto_latent, log_normal_std
+from genlab.models.base import DataInfo, GenerativeModel, Latent, auto_latent
 from genlab.models.gan import GAME_NAMES, GAN
 from genlab.nets import data_net
 
@@ -62,12 +61,6 @@ def with_labels(x: Tensor, y: Tensor, k: int) -> Tensor:
     if x.dim() == 4:
         onehot = onehot[:, :, None, None].expand(-1, -1, *x.shape[-2:])
     return torch.cat([x, onehot], dim=1)
-
-
-def with_label_channels(info: DataInfo) -> DataInfo:
-    """The DataInfo of ``with_labels``' output, to build a network that reads it."""
-    c, *rest = info.shape
-    return dataclasses.replace(info, shape=(c + info.num_classes, *rest))
 
 
 class ConditionalGenerator(nn.Module):
@@ -211,22 +204,32 @@ class CVAE(Conditional, VAE):
 
     def __init__(self, cfg, info: DataInfo):
         require_labels("cvae", info)
-        super().__init__(cfg, info)
-        k = info.num_classes
-        # Replace VAE's unconditional networks with ones that also read the label.
-        self.encoder = data_net(with_label_channels(info).shape, 2 * self.latent_dim, cfg)
-        self.decoder = data_net(info.shape, self.latent_dim + k, cfg, to_data=True)
+        super().__init__(cfg, info)  # VAE's nets, built to read the label too (label_dims)
 
-    def encode(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.encoder(with_labels(self.to_net(x), y, self.info.num_classes))
-        mu, logvar = h.chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
-        return mu, logvar.clamp(-30.0, 20.0)  # keep exp() finite early in training
+    # -- the label hooks of VAE: one-hot labels on both sides -------------------------------
 
-    def decode_raw(self, z: Tensor, y: Tensor) -> Tensor:
-        return self.decoder(with_labels(z, y, self.info.num_classes))
+    def label_dims(self, info: DataInfo) -> int:
+        return info.num_classes
 
-    def decode(self, z: Tensor, y: Tensor) -> Tensor:
-        return self.output(self.decode_raw(z, y))
+    def with_label(self, t: Tensor, y: Tensor | None) -> Tensor:
+        return with_labels(t, y, self.info.num_classes)
+
+    def batch_labels(self, batch) -> Tensor:
+        if batch["y"] is None:
+            raise BadInputError(f"cvae needs class labels; train it on a labelled dataset: {LABELLED}")
+        return batch["y"]
+
+    def weight_labels(self, b: int, k: int, y: Tensor | None) -> Tensor:
+        """Given labels: log p(x | y). Without: log p(x) = log Σ_y p(y) p(x | y) under a uniform
+        class prior, each of the k draws taking its own label from q(y) = p(y) = 1/K (which
+        cancels in the weight)."""
+        classes = self.info.num_classes
+        if y is None:
+            return (self.rand(b * k) * classes).long().clamp_max(classes - 1)
+        return y.to(self.device).repeat_interleave(k)
+
+    def sample_labels(self, n: int, y: Tensor | None) -> Tensor:
+        return self.labels(n, y)
 
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Decode the posterior mean; without labels, under the class the model finds likeliest."""
@@ -244,33 +247,3 @@ class CVAE(Conditional, VAE):
             scores.append(-(self.recon_nll(self.decode_raw(mu, y), x) + losses.kl_normal(mu, logvar)))
         return torch.stack(scores, dim=1).argmax(dim=1)  # (B, K) -> (B,)
 
-    def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
-        x, y = batch["x"], batch["y"]
-        if y is None:
-            raise BadInputError(f"cvae needs class labels; train it on a labelled dataset: {LABELLED}")
-        mu, logvar = self.encode(x, y)
-        z = losses.reparameterize(mu, logvar, self.randn(len(x), self.latent_dim))
-        rec = self.recon_nll(self.decode_raw(z, y), x).mean()
-        kl = losses.kl_normal(mu, logvar).mean()
-        return rec + self.cfg.beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
-
-    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
-        """(B, ...) -> (B, k) log importance weights of log p(x | y), or, without labels, of
-        log p(x) = log Σ_y p(y) p(x | y) under a uniform class prior: each of the k draws takes
-        its own label from q(y) = p(y) = 1/K (which cancels in the weight) and z ~ q(z | x, y)."""
-        b, d, classes = len(x), self.latent_dim, self.info.num_classes
-        if y is None:
-            yk = (self.rand(b * k) * classes).long().clamp_max(classes - 1)
-        else:
-            yk = y.to(x.device).repeat_interleave(k)
-        xk = x.repeat_interleave(k, dim=0)  # (B*k, ...)
-        mu, logvar = self.encode(xk, yk)
-        eps = self.randn(b * k, d)
-        z = losses.reparameterize(mu, logvar, eps)
-        log_q = log_normal_std(eps) - 0.5 * logvar.sum(1)
-        log_px = -self.recon_nll(self.decode_raw(z, yk), xk) - self.recon_log_norm()
-        return (log_px + log_normal_std(z) - log_q).view(b, k)
-
-    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        z = torch.randn(n, self.latent_dim, device=self.device)  # the prior N(0, I)
-        return self._eval_call(self.decode, z, self.labels(n, y))

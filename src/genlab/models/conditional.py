@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from genlab import games, losses
 from genlab.errors import BadInputError
 from genlab.models.autoencoder import VAE
-from genlab.models.base import DataInfo, GenerativeModel, Latent, auto_latent
+from genlab.models.base import DataInfo, Latent
 from genlab.models.gan import GAME_NAMES, GAN
 from genlab.nets import data_net
 
@@ -148,14 +148,16 @@ class CGAN(Conditional, GAN):
 
     def __init__(self, cfg, info: DataInfo):
         require_labels("cgan", info)
-        GenerativeModel.__init__(self, cfg, info)  # GAN.__init__ would build unconditional nets
-        k = info.num_classes
-        self.latent_dim = auto_latent(cfg.latent_dim, info)
-        embed = cfg.embed_dim or k
+        super().__init__(cfg, info)  # GAN's, with the conditional networks below
+
+    def build_generator(self, cfg, info: DataInfo) -> nn.Module:
+        embed = cfg.embed_dim or info.num_classes
         net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
-        self.G = ConditionalGenerator(net, k, embed)
+        return ConditionalGenerator(net, info.num_classes, embed)
+
+    def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         dim = 4 * cfg.width if info.is_image else cfg.hidden  # the critic's feature size
-        self.D = ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu"), dim, k)
+        return ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu"), dim, info.num_classes)
 
     def generate(self, n: int, y: Tensor) -> Tensor:
         return self.output(self.G(self.randn(n, self.latent_dim), y))

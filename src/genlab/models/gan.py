@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from genlab import games
 from genlab.augment import parse_policy
@@ -114,10 +114,18 @@ class GAN(GenerativeModel):
     def __init__(self, cfg, info: DataInfo):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
-        self.G = data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
         self.critic_pack = cfg.pack
+        self.G = self.build_generator(cfg, info)
+        self.D = self.build_critic(cfg, info)
+
+    def build_generator(self, cfg, info: DataInfo) -> nn.Module:
+        """Noise (B, latent_dim) -> data; a conditional family also feeds the label."""
+        return data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
+
+    def build_critic(self, cfg, info: DataInfo) -> nn.Module:
+        """Data -> one raw output per pack of ``pack`` samples; a conditional family also reads the label."""
         packed = (info.shape[0] * cfg.pack, *info.shape[1:])  # m× the channels or inputs
-        self.D = data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu")
+        return data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu")
 
     @property
     def game(self) -> games.Game:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -73,32 +74,30 @@ def no_noise(*shape):
     ("lsgan", 0.5, 1.0),  # the midpoint of a = 0 and b = 1: 2 | -1; 0.5, -2 both at or below
 ])
 def test_health_reads_the_decision_threshold(name, acc_real, acc_fake):
-    loss, logs = games.critic_loss(games.game(name), lambda t: t, REAL, FAKE, no_noise, gp_weight=10.0)
+    loss, logs = games.critic_loss(games.game(name), lambda t: t, REAL, FAKE, no_noise)
     assert logs["d_acc_real"].item() == acc_real and logs["d_acc_fake"].item() == acc_fake
     assert set(logs) == {"loss_d", "d_acc_real", "d_acc_fake"} and logs["loss_d"] is loss
 
 
-def test_lsgan_targets_come_from_the_config():
-    cfg = MODELS["lsgan"].Config(a=-1.0, b=1.0, c=0.0)
-    game = games.game("lsgan", cfg)
+def test_lsgan_targets_are_the_games_own_settings():
+    game = games.game("lsgan", {"a": -1.0, "b": 1.0, "c": 0.0})
     assert game.threshold == 0.0
     # ½ mean((r - 1)²) + ½ mean((f + 1)²) = ½·(1 + 4)/2 + ½·(2.25 + 1)/2; G: ½ mean(f²)
     assert game.d_loss(REAL, FAKE).item() == pytest.approx(1.25 + 0.8125)
     assert game.g_loss(FAKE).item() == pytest.approx(0.5 * (0.25 + 4) / 2)
-    _, logs = games.critic_loss(game, lambda t: t, REAL, FAKE, no_noise, gp_weight=10.0)
+    _, logs = games.critic_loss(game, lambda t: t, REAL, FAKE, no_noise)
     assert logs["d_acc_fake"].item() == 0.5  # 0.5 is now on the real side of 0
 
 
 def test_wasserstein_critic_reports_its_gap_and_penalty():
     """No fixed threshold: the midpoint of the mean outputs (-0.125) and their gap (1.25). A
     linear critic of norm 3 has gradient norm 3 everywhere: penalty λ(3 - 1)² = 40."""
-    game = games.GAMES["wgan-gp"]
-    _, logs = games.critic_loss(game, lambda t: t, REAL, FAKE, torch.rand, gp_weight=0.0)
+    _, logs = games.critic_loss(games.game("wgan-gp", {"gp_weight": 0.0}), lambda t: t, REAL, FAKE, torch.rand)
     assert logs["wasserstein"].item() == pytest.approx(1.25)
     assert logs["d_acc_real"].item() == 0.5 and logs["d_acc_fake"].item() == 0.5
     w = torch.tensor([[2.0], [2.0], [1.0]])  # ‖w‖ = 3
     real, fake = torch.randn(6, 3), torch.randn(6, 3)
-    loss, logs = games.critic_loss(game, lambda t: t @ w, real, fake, torch.rand, gp_weight=10.0)
+    loss, logs = games.critic_loss(games.game("wgan-gp"), lambda t: t @ w, real, fake, torch.rand)  # λ = 10
     assert logs["gp"].item() == pytest.approx(40.0, rel=1e-5)
     d = (fake @ w).mean() - (real @ w).mean()
     assert loss.item() == pytest.approx(d.item() + 40.0, rel=1e-5)
@@ -159,6 +158,38 @@ def toy_game(monkeypatch):
 
 def model_args(run) -> dict:
     return json.loads((run / "config.json").read_text())["train"]["model_args"]
+
+
+@dataclass
+class Margin:
+    margin: float = 2.0  # the toy game's own setting
+
+
+def test_a_game_with_settings_reaches_every_family_from_its_entry(monkeypatch, tmp_path, unpaired_domains):
+    """A parameterised game added to GAMES alone: --set margin=... is accepted by gan, cgan and
+    cyclegan, stored in each run's config and read by the game's losses; refused elsewhere."""
+    seen = []
+
+    def configure(s: Margin) -> dict:
+        def d_loss(r, f):
+            seen.append(s.margin)  # the margin the critic's loss was computed with
+            return F.relu(s.margin - r).mean() + F.relu(s.margin + f).mean()
+        return {"d_loss": d_loss}
+
+    monkeypatch.setitem(games.GAMES, "margin", games.Game(games.losses.hinge_d_loss, games.losses.wgan_g_loss,
+                                                           settings=Margin, configure=configure))
+    small = {"quiet": True, "sample_every": 0, "seed": 0}
+    a, b = unpaired_domains
+    for model, data, extra in (("gan", "ring8", {"hidden": 16}), ("cgan", "digits", {"width": 8}),
+                               ("cyclegan", f"unpaired:{a},{b}", {"width": 4, "blocks": 1})):
+        seen.clear()
+        out = tmp_path / model
+        genlab.train(model, data, out=out, steps=2, batch_size=4 if model == "cyclegan" else 16,
+                     image_size=16 if model == "cyclegan" else None,
+                     overrides={"loss": "margin", "margin": 3.5, **extra}, **small)
+        assert model_args(out)["game"] == {"margin": 3.5} and seen and set(seen) == {3.5}, model
+    with pytest.raises(BadInputError, match="margin is a setting of the margin game"):
+        resolve(MODELS["gan"], {"margin": 1.0})
 
 
 def test_one_registry_entry_is_a_game_for_every_family(toy_game, tmp_path, unpaired_domains):

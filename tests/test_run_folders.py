@@ -164,7 +164,7 @@ def test_compare_trains_exactly_what_train_trains(tmp_path, capsys):
                 "--n", "100", "--metrics", "modes", "--out", tmp_path / "c") == 0
     trained, compared = config(tmp_path / "t"), config(tmp_path / "c" / "runs" / "wgan-gp" / "seed0")
     assert trained["train"] == compared["train"] and trained["data_info"] == compared["data_info"]
-    assert trained["train"]["batch_size"] == 256 and trained["train"]["model_args"]["gp_weight"] == 0.1
+    assert trained["train"]["batch_size"] == 256 and trained["train"]["model_args"]["game"]["gp_weight"] == 0.1
     cfg = resolved_config(parse_entry("wgan-gp"), "grid25", 0, 2, None, {"hidden": 16})
     assert dataclasses.asdict(cfg) == trained["train"]
     # started again: the saved runs match the plan, so they are reused, not refused

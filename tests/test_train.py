@@ -171,10 +171,10 @@ def test_presets_by_data_kind_sit_below_user_settings(tmp_path):
 
     genlab.train("wgan-gp", "ring8", out=tmp_path / "a", steps=1)
     a = saved(tmp_path / "a")
-    assert a["batch_size"] == 256 and a["model_args"]["gp_weight"] == 0.1 and a["model_args"]["beta1"] == 0.5
+    assert a["batch_size"] == 256 and a["model_args"]["game"]["gp_weight"] == 0.1 and a["model_args"]["beta1"] == 0.5
     genlab.train("wgan-gp", "ring8", out=tmp_path / "b", steps=1, batch_size=32, overrides={"gp_weight": 5.0})
     b = saved(tmp_path / "b")
-    assert b["batch_size"] == 32 and b["model_args"]["gp_weight"] == 5.0 and b["model_args"]["beta1"] == 0.5
+    assert b["batch_size"] == 32 and b["model_args"]["game"]["gp_weight"] == 5.0 and b["model_args"]["beta1"] == 0.5
     genlab.train("wgan-gp", "digits", out=tmp_path / "c", steps=1, batch_size=8, overrides={"width": 8})
     c = saved(tmp_path / "c")  # images keep the paper's defaults
-    assert c["model_args"]["gp_weight"] == 10.0 and c["model_args"]["beta1"] == 0.0
+    assert c["model_args"]["game"]["gp_weight"] == 10.0 and c["model_args"]["beta1"] == 0.0

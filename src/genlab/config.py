@@ -218,15 +218,20 @@ def resolve(model_cls: type, values: dict[str, Any]) -> TrainConfig:
     nested = values.pop("model_args", {}) or {}
     if not isinstance(nested, dict):
         raise BadInputError(f"model_args must be a mapping of key: value, got {nested!r}")
-    train_vals, model_vals = {}, dict(nested)
+    owners = _game_setting_owners() if "game" in model_fields else {}
+    train_vals, model_vals, game_vals = {}, dict(nested), {}
     for k, v in values.items():
         if k in train_fields and k != "model_args":
             train_vals[k] = v
-        elif k in model_fields:
+        elif k in model_fields and k != "game":
             model_vals[k] = v
+        elif k in owners:  # a game's own setting (lsgan's a, wgan-gp's gp_weight), kept in "game"
+            game_vals[k] = v
         else:
-            valid = {n for n in train_fields if n != "model_args"} | set(model_fields)
+            valid = {n for n in train_fields if n != "model_args"} | set(model_fields) - {"game"} | set(owners)
             raise unknown("option", k, valid)
+    if owners:
+        model_vals["game"] = _game_settings(model_cls, model_vals, game_vals, owners)
     cfg = build_dataclass(TrainConfig, train_vals)
     mcfg = build_dataclass(model_cls.Config, model_vals)
     if hasattr(mcfg, "validate"):
@@ -234,4 +239,38 @@ def resolve(model_cls: type, values: dict[str, Any]) -> TrainConfig:
     cfg.model_args = dataclasses.asdict(mcfg)
     cfg.validate()
     return cfg
+
+
+def _game_setting_owners() -> dict:
+    from genlab import games
+
+    return games.setting_owners()
+
+
+def _game_settings(model_cls: type, model_vals: dict, given: dict, owners: dict) -> dict:
+    """The settings of the game the model plays, type-checked, from a saved ``game`` mapping and
+    the flat keys given. Another game's setting is refused unless it is at its default (what a
+    saved or fully resolved configuration repeats), so nothing given is silently ignored."""
+    from genlab import games
+
+    loss = model_vals.get("loss") or fields_of(model_cls.Config)["loss"].default
+    active = games.canonical(loss) if isinstance(loss, str) else loss
+    saved = model_vals.get("game") or {}
+    if not isinstance(saved, dict):
+        raise BadInputError(f"game must be a mapping of the game's settings, got {saved!r}")
+    settings = games.GAMES[active].settings if isinstance(active, str) and active in games.GAMES else None
+    own = fields_of(settings) if settings else {}
+    kept = {}
+    for k, v in {**saved, **given}.items():
+        if k in own:
+            kept[k] = v
+        elif k in owners and v == owners[k][1]:
+            continue
+        elif k in owners:
+            owner = owners[k][0]
+            raise BadInputError(f"{k} is a setting of the {owner} game, and this run plays loss={active!r}; drop it "
+                                f"or choose that game with --set loss={owner}")
+        else:
+            raise unknown("game setting", k, own)
+    return dataclasses.asdict(build_dataclass(settings, kept)) if settings else {}
 

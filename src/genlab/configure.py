@@ -37,28 +37,13 @@ def resolve_config(model: str, data: str, settings: dict, *, kind: str | None = 
 
 
 def check_used(cls, cfg: TrainConfig, kind: str, given: set[str]) -> None:
-    """A setting the user gave that this run would not read (a game's own settings under another
-    game, DiffAugment on vectors) is refused, so config.json records only what ran."""
-    from genlab import games
-
+    """A setting the user gave that this run would not read (DiffAugment on vectors; a game's own
+    settings under another game are refused by the resolution itself) is refused, so config.json
+    records only what ran."""
     args = cfg.model_args
     if "augment" in given and args.get("augment") and kind == "vector":
         raise BadInputError(f"augment={args['augment']!r} (DiffAugment) is for image critics; {cfg.data!r} holds "
                             f"vectors (drop --set augment)")
-    if "loss" not in args:
-        return
-    game = games.game(args["loss"])
-    # a value the user chose: given, and neither the family's default nor its recipe's (a resolved
-    # config handed back whole, as compare does, repeats those)
-    usual = {f.name: f.default for f in dataclasses.fields(cls.Config)}
-    preset = {**cls.presets.get(kind, {}), **cls.presets.get(str(cfg.data).partition(":")[0], {})}
-    chosen = {k for k in given & args.keys() if args[k] != usual.get(k) and args[k] != preset.get(k, usual.get(k))}
-    unused = [k for k in ("a", "b", "c") if k in chosen and game.configure is None]
-    unused += [k for k in ("gp_weight",) if k in chosen and game.penalty is None]
-    if unused:
-        users = [n for n, g in games.GAMES.items() if (g.penalty if unused[0] == "gp_weight" else g.configure)]
-        raise BadInputError(f"{unused[0]} is a setting of the {', '.join(users)} game, and this run plays "
-                            f"loss={args['loss']!r}; drop it or choose that game with --set loss=NAME")
 
 
 def data_kind(cfg: TrainConfig) -> str:
@@ -122,11 +107,20 @@ def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     of a paper's toy experiments rather than its image ones, or a recipe tuned on mnist5k."""
     from genlab.data import parse_spec
 
-    presets = getattr(cls, "presets", {})
+    from genlab import games
+
+    presets = cls.presets
     name = parse_spec(str(values.get("data", "")))[0] if values.get("data") else ""
     preset = {**presets.get(kind, {}), **(presets.get(name, {}) if kind else {})}
-    given = set(values) | set(values.get("model_args") or {})
+    nested = values.get("model_args") or {}
+    given = set(values) | set(nested) | set(nested.get("game") or {})
     extra = {k: v for k, v in preset.items() if k not in given}
+    if extra.keys() & games.setting_owners().keys():  # a recipe's game setting, for the game it was tuned with
+        loss = values.get("loss") or nested.get("loss") or dataclasses.fields(cls.Config)
+        loss = loss if isinstance(loss, str) else {f.name: f.default for f in loss}["loss"]
+        own = games.settings_of(loss)
+        mine = {f.name for f in dataclasses.fields(own)} if own is not None else set()
+        extra = {k: v for k, v in extra.items() if k not in games.setting_owners() or k in mine}
     return resolve(cls, {**values, **extra}) if extra else None
 
 

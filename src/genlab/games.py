@@ -25,27 +25,53 @@ from genlab.errors import BadInputError
 @dataclass(frozen=True)
 class Game:
     """One adversarial game. The optimizer settings are the defaults of a family's ``lr``,
-    ``beta1``, ``beta2`` and ``d_steps``; explicit settings win."""
+    ``beta1``, ``beta2`` and ``d_steps``; explicit settings win. A game with settings of its own
+    (LSGAN's targets, WGAN-GP's λ) names their dataclass: every family that plays the game takes
+    them (``--set a=-1``), stores them in its config's ``game`` and hands them back here."""
 
     d_loss: Callable[[Tensor, Tensor], Tensor]  # (critic outputs on real, on fake) -> scalar
     g_loss: Callable[[Tensor], Tensor]  # critic outputs on fakes -> scalar the generator minimises
     # critic outputs above this read as "real" (the health signals d_acc_real / d_acc_fake);
     # None: no fixed threshold (a Wasserstein critic), read at the midpoint of the mean outputs
     threshold: float | None = 0.0
-    penalty: Callable[..., Tensor] | None = None  # (critic, real, fake, eps, *, weight=cfg.gp_weight) -> scalar
+    penalty: Callable[..., Tensor] | None = None  # (critic, real, fake, eps) -> scalar, weighted by the settings
     critic_norm: str | None = None  # the norm the critic must use; None = the family's own
     lr: float = 2e-4  # Adam learning rate (DCGAN)
     betas: tuple[float, float] = (0.5, 0.999)  # Adam β (DCGAN: momentum 0.9 makes the game oscillate)
     d_steps: int = 1  # critic updates per generator update
-    configure: Callable[[Any], dict] | None = None  # config -> the fields its settings replace
+    settings: type | None = None  # the game's own settings: a dataclass with defaults, or None
+    configure: Callable[[Any], dict] | None = None  # settings -> the fields they replace
+    # what brings g_loss to the unhalved form papers weigh other terms against (LSGAN's ½(D - c)²: 2)
+    g_unit: float = 1.0
 
 
-def _least_squares(cfg) -> dict:
-    """LSGAN's target coding from the config, where it has one: a = D's target for fakes,
-    b = for reals, c = the value G wants D to output for fakes; outputs nearer b read as real."""
-    a, b, c = getattr(cfg, "a", 0.0), getattr(cfg, "b", 1.0), getattr(cfg, "c", 1.0)
-    return {"d_loss": partial(losses.lsgan_d_loss, a=a, b=b), "g_loss": partial(losses.lsgan_g_loss, c=c),
-            "threshold": (a + b) / 2}
+@dataclass
+class Targets:
+    """LSGAN's target coding (Mao et al. 2017): outputs nearer b read as real."""
+
+    a: float = 0.0  # D's target for fakes
+    b: float = 1.0  # D's target for reals
+    c: float = 1.0  # the value G wants D to output for fakes
+
+
+@dataclass
+class PenaltyWeight:
+    """The weight of a critic penalty."""
+
+    gp_weight: float = 10.0  # λ of the gradient penalty on interpolates
+
+    def __post_init__(self) -> None:
+        if not self.gp_weight >= 0:
+            raise BadInputError(f"gp_weight must be >= 0, got {self.gp_weight}")
+
+
+def _least_squares(s: Targets) -> dict:
+    return {"d_loss": partial(losses.lsgan_d_loss, a=s.a, b=s.b), "g_loss": partial(losses.lsgan_g_loss, c=s.c),
+            "threshold": (s.a + s.b) / 2}
+
+
+def _weighted_penalty(s: PenaltyWeight) -> dict:
+    return {"penalty": partial(losses.gradient_penalty, weight=s.gp_weight)}
 
 
 GAMES: dict[str, Game] = {
@@ -54,12 +80,14 @@ GAMES: dict[str, Game] = {
     # the original minimax game: G minimises log(1 - D(G(z))), flat while D rejects every fake
     "minimax": Game(losses.bce_d_loss, losses.minimax_g_loss),
     # Mao et al. 2017: least squares on raw outputs, targets a = 0 (fake), b = 1 (real), c = 1
-    "lsgan": Game(losses.lsgan_d_loss, losses.lsgan_g_loss, threshold=0.5, configure=_least_squares),
+    "lsgan": Game(losses.lsgan_d_loss, losses.lsgan_g_loss, threshold=0.5, settings=Targets, configure=_least_squares,
+                  g_unit=2.0),
     # Gulrajani et al. 2017, Alg. 1: penalty λ = cfg.gp_weight on interpolates. The penalty is per
     # sample, so the critic must not mix samples (no BatchNorm); Adam(1e-4, β = (0, 0.9)) with no
     # momentum, as the critic's target moves every step; 5 critic updates per generator update.
     "wgan-gp": Game(losses.wgan_d_loss, losses.wgan_g_loss, threshold=None, penalty=losses.gradient_penalty,
-                    critic_norm="layer", lr=1e-4, betas=(0.0, 0.9), d_steps=5),
+                    critic_norm="layer", lr=1e-4, betas=(0.0, 0.9), d_steps=5, settings=PenaltyWeight,
+                    configure=_weighted_penalty),
     # Lim & Ye 2017 (SNGAN, BigGAN): a margin of 1 on each side for the critic, -E[D(G(z))] for G
     "hinge": Game(losses.hinge_d_loss, losses.wgan_g_loss),
 }
@@ -93,14 +121,32 @@ def canonical(name: str) -> str:
     return name
 
 
-def game(name: str, cfg=None) -> Game:
-    """The game ``name``, with the settings it reads from ``cfg`` (LSGAN's targets) applied."""
+def game(name: str, settings: dict | None = None) -> Game:
+    """The game ``name`` with its own settings applied: ``settings`` holds them by name (LSGAN's
+    ``a``, ``b``, ``c``; WGAN-GP's ``gp_weight``), the missing ones at their defaults."""
     g = GAMES[canonical(name)]
-    return dataclasses.replace(g, **g.configure(cfg)) if g.configure and cfg is not None else g
+    return dataclasses.replace(g, **g.configure(settings_of(name, settings))) if g.configure else g
 
 
-def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight: float,
-                details: bool = True) -> tuple[Tensor, dict]:
+def settings_of(name: str, values: dict | None = None):
+    """The settings dataclass of game ``name`` filled from ``values`` (by field name), or None."""
+    cls = GAMES[canonical(name)].settings
+    if cls is None:
+        return None
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in (values or {})})
+
+
+def setting_owners() -> dict[str, tuple[str, Any]]:
+    """Every game setting's name -> (the game that has it, its default): what the configuration
+    accepts as a game setting, read from GAMES when asked (a game added there counts at once)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for name, g in GAMES.items():
+        for f in dataclasses.fields(g.settings) if g.settings else ():
+            out.setdefault(f.name, (name, f.default))
+    return out
+
+
+def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: bool = True) -> tuple[Tensor, dict]:
     """The critic's loss in game ``g`` and the numbers worth logging, as tensors: ``loss_d``,
     ``wasserstein`` (the gap of the mean outputs, for a game without a fixed threshold), ``gp``
     (with a penalty), ``d_acc_real`` and ``d_acc_fake`` (a critic at 100% starves the generator).
@@ -119,7 +165,7 @@ def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, gp_weight:
         thr = 0.5 * (real_out.mean() + fake_out.mean())
     if g.penalty is not None:
         eps = rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
-        logs["gp"] = g.penalty(critic, real, fake, eps, weight=gp_weight)
+        logs["gp"] = g.penalty(critic, real, fake, eps)
         loss = loss + logs["gp"]
     if not details:
         return loss, {"loss_d": loss, **logs}

@@ -76,6 +76,12 @@ class GenerativeModel(nn.Module):
     has_likelihood: ClassVar[bool] = False  # log_weights(x, k): importance weights of a likelihood bound (VAEs)
     translates: ClassVar[bool] = False  # translate(x, direction): one image domain to the other (cyclegan)
 
+    @property
+    def double_backward(self) -> bool:
+        """Whether a loss differentiates through a gradient (a critic penalty): torch.compile
+        cannot train such a model. The adversarial families say so from their game."""
+        return False
+
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
         self.cfg, self.info = cfg, info

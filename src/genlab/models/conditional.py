@@ -171,8 +171,8 @@ class CGAN(Conditional, GAN):
     def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the label is held fixed: a penalty interpolates between a real and a fake of the same class
         real, fake = self.augmented(self.to_net(real)), self.augmented(self.to_net(fake))
-        loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake,
-                                       self.rand, gp_weight=self.cfg.gp_weight, details=self.log_details)
+        loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake, self.rand,
+                                       details=self.log_details)
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:

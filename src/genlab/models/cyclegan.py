@@ -21,7 +21,7 @@ batch of images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +105,7 @@ class CycleGAN(GenerativeModel):
         blocks: int = 6  # residual blocks per generator (paper: 6 at 128 px, 9 at 256 px)
         d_layers: int = 0  # stride-2 layers per PatchGAN critic; 3 = 70x70 patches; 0 = by image size
         loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
-        gp_weight: float = 10.0  # λ of the gradient penalty (wgan-gp)
+        game: dict = field(default_factory=dict)  # the game's own settings (games.GAMES[loss].settings), by name
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
         cycle_weight: float = 10.0  # λ on each direction's cycle L1
         identity_weight: float = 0.5  # identity L1 weight as a fraction of λ (paper: 0.5); 0 = off
@@ -120,8 +120,8 @@ class CycleGAN(GenerativeModel):
             parse_policy(self.augment)
             if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
                 raise BadInputError("width and examples must be >= 1; blocks, d_layers and pool_size >= 0")
-            if self.cycle_weight < 0 or self.identity_weight < 0 or self.gp_weight < 0:
-                raise BadInputError("cycle_weight, identity_weight and gp_weight must be >= 0")
+            if self.cycle_weight < 0 or self.identity_weight < 0:
+                raise BadInputError("cycle_weight and identity_weight must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
             if not 0 <= self.lr_decay <= 1:
@@ -169,16 +169,21 @@ class CycleGAN(GenerativeModel):
 
     @property
     def game(self) -> games.Game:
-        return games.game(self.cfg.loss, self.cfg)
+        return games.game(self.cfg.loss, self.cfg.game)
+
+    @property
+    def double_backward(self) -> bool:
+        return self.game.penalty is not None
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return self.game.d_loss(real_out, fake_out)
 
     def g_adv(self, fake_out: Tensor) -> Tensor:
         """One generator's adversarial term. The paper weighs λ against the least-squares term
-        ``E[(D(G(x)) - 1)²]`` (Zhu et al. 2017, §4 and eq. 3); the game's carries a ½, hence the 2."""
-        scale = 2.0 if games.canonical(self.cfg.loss) == "lsgan" else 1.0
-        return scale * self.game.g_loss(fake_out)
+        ``E[(D(G(x)) - 1)²]`` (Zhu et al. 2017, §4 and eq. 3); a game whose loss carries a ½ says
+        so (its ``g_unit``)."""
+        game = self.game
+        return game.g_unit * game.g_loss(fake_out)
 
     def lr_factor(self, step: int, total: int) -> float:
         """1 for the first ``1 - lr_decay`` of the steps, then linearly down towards 0.
@@ -235,11 +240,11 @@ class CycleGAN(GenerativeModel):
         u = self.rand(len(fake_a), 4)  # pool decisions for both critics
         fake_a = self.pool_a.query(fake_a, u[:, 0], u[:, 1])
         fake_b = self.pool_b.query(fake_b, u[:, 2], u[:, 3])
-        game, lam = self.game, self.cfg.gp_weight
+        game = self.game
         a, b, fake_a, fake_b = (self.augmented(t) for t in (a, b, fake_a, fake_b))
         more = self.log_details
-        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, gp_weight=lam, details=more)
-        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, gp_weight=lam, details=more)
+        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, details=more)
+        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, details=more)
         loss = loss_a + loss_b
         logs = {"loss_d": loss.detach(), "loss_d_a": loss_a.detach(), "loss_d_b": loss_b.detach()}
         if "gp" in logs_a:

@@ -11,7 +11,7 @@ penalises a generator whose samples look alike (mode collapse) at the cost of m�
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
@@ -57,10 +57,9 @@ class GAN(GenerativeModel):
         beta1: float = -1.0  # Adam β1; -1 = the game's (0.5 as DCGAN; wgan-gp 0)
         beta2: float = -1.0  # Adam β2; -1 = the game's (0.999; wgan-gp 0.9)
         d_steps: int = 0  # critic updates per generator update; 0 = the game's (1; wgan-gp 5)
-        gp_weight: float = 10.0  # λ of the gradient penalty (wgan-gp)
-        a: float = 0.0  # lsgan: D's target for fakes
-        b: float = 1.0  # lsgan: D's target for reals
-        c: float = 1.0  # lsgan: the value G wants D to output for fakes
+        # the game's own settings (games.GAMES[loss].settings: lsgan's a, b, c; wgan-gp's gp_weight),
+        # given as --set a=-1 and kept here by name
+        game: dict = field(default_factory=dict)
         # BatchNorm in G (DCGAN; PacGAN's 2-D generator): several times faster to sharp modes on grid25
         g_norm: str = choice("batch", ("batch", "none"))
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
@@ -85,8 +84,8 @@ class GAN(GenerativeModel):
             if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 0:
                 raise BadInputError("latent_dim, d_steps must be >= 0 and width, hidden, depth >= 1 "
                                     "(d_steps 0 = the game's default)")
-            if self.lr < 0 or self.gp_weight < 0 or not all(0 <= b < 1 for b in (self.beta1, self.beta2)):
-                raise BadInputError("lr, gp_weight must be >= 0 and beta1, beta2 in [0, 1) "
+            if self.lr < 0 or not all(0 <= b < 1 for b in (self.beta1, self.beta2)):
+                raise BadInputError("lr must be >= 0 and beta1, beta2 in [0, 1) "
                                     "(lr 0 or beta -1 = the game's default)")
 
         def validate_batch(self, local_batch: int) -> None:
@@ -129,8 +128,12 @@ class GAN(GenerativeModel):
 
     @property
     def game(self) -> games.Game:
-        """The game of ``cfg.loss`` with this config's settings (read at each use: cfg is the source)."""
-        return games.game(self.cfg.loss, self.cfg)
+        """The game of ``cfg.loss`` with its settings from ``cfg.game`` (read at each use: cfg is the source)."""
+        return games.game(self.cfg.loss, self.cfg.game)
+
+    @property
+    def double_backward(self) -> bool:
+        return self.game.penalty is not None
 
     def d_norm(self) -> str:
         """The critic's norm: the game's where it needs one (a per-sample penalty), else the family's."""
@@ -163,8 +166,7 @@ class GAN(GenerativeModel):
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
         real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
-        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, gp_weight=self.cfg.gp_weight,
-                                        details=self.log_details)
+        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, details=self.log_details)
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:

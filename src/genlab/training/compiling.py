@@ -21,7 +21,7 @@ def check_layout_and_compile(model, cfg) -> None:
                                      for a in names):
         raise BadInputError(f"--channels-last is a memory layout for image (convolutional) networks; "
                             f"{cfg.model!r} on this data has only MLPs: drop --channels-last")
-    if cfg.compile and getattr(getattr(model, "game", None), "penalty", None) is not None:
+    if cfg.compile and model.double_backward:
         raise BadInputError(f"--compile cannot train {cfg.model!r} with loss {model.cfg.loss!r}: its gradient "
                             f"penalty differentiates the critic twice, which torch.compile does not support; "
                             f"drop --compile")

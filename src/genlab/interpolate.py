@@ -81,12 +81,14 @@ def latent_of(model, *, name: str | None = None) -> Latent:
     lat = model.latent()
     if lat is not None:
         return lat
+    from genlab.models import MODELS
+
     name = name or type(model).__name__
+    # the families with a code space: neither conditional (a code alone makes no sample) nor translating
+    usable = " ".join(n for n, cls in MODELS.items() if not cls.conditional and not cls.translates)
     if model.conditional:
-        raise BadInputError(f"interpolate does not support the conditional model {name!r} yet; "
-                            "use ae, vae, gan, lsgan or wgan-gp")
-    raise BadInputError(f"model {name!r} has no Gaussian latent space to interpolate; "
-                        "use a run of ae, vae, gan, lsgan or wgan-gp")
+        raise BadInputError(f"interpolate does not support the conditional model {name!r} yet; use one of: {usable}")
+    raise BadInputError(f"model {name!r} has no Gaussian latent space to interpolate; use a run of one of: {usable}")
 
 
 @torch.no_grad()
@@ -147,6 +149,10 @@ def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None 
     with seeded(0, model.device):
         cloud = model.sample(1000).float().cpu().numpy()
     pts = torch.cat([decode(model, p) for p in paths]).numpy()  # (T, D)
+    if pts.shape[1] == 1:  # 1-D data: each point's position along the path against its value
+        cloud = np.column_stack([np.random.default_rng(0).uniform(0, len(pts) - 1, len(cloud)), cloud[:, 0]])
+        pts = np.column_stack([np.arange(len(pts)), pts[:, 0]])
+        modes = None if modes is None else torch.stack([torch.zeros(len(modes)), modes[:, 0]], dim=1)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(cloud[:, 0], cloud[:, 1], s=3, c="0.8", label="samples", rasterized=True)
     if modes is not None:
@@ -165,7 +171,11 @@ def _path_figure(model, paths: list[Tensor], seeds: list[int], upto: int | None 
     pad = 0.05 * np.maximum(hi - lo, 1e-3)
     ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
-    ax.set_aspect("equal", adjustable="box")
+    if model.info.shape[0] >= 2:
+        ax.set_aspect("equal", adjustable="box")
+    else:
+        ax.set_xlabel("position along the path (samples behind, grey)")
+        ax.set_ylabel("x")
     ax.set_title(f"latent path, seeds {' → '.join(map(str, seeds))}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""Sample figures: image grids (torchvision) and 2-D scatter plots (matplotlib, Agg)."""
+"""Sample figures: image grids (torchvision), 2-D scatter plots and 1-D histograms (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def scatter_figure(points: Tensor, *, real: Tensor | None = None, modes: Tensor 
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if points.shape[1] == 1:  # 1-D data: histograms of samples and data, modes as lines
+        return fig, histogram_figure(points, real=real, modes=modes, title=title, ax=ax)
     pts = points.detach().float().cpu()[:, :2]
     if real is not None:
         r = real.detach().float().cpu()[:, :2]
@@ -45,6 +47,28 @@ def scatter_figure(points: Tensor, *, real: Tensor | None = None, modes: Tensor 
     return fig, ax
 
 
+def histogram_figure(points: Tensor, *, real: Tensor | None = None, modes: Tensor | None = None,
+                     title: str = "", ax=None):
+    """1-D samples as a density histogram over the real data's (grey), mode centres as red lines."""
+    import numpy as np
+
+    pts = points.detach().float().cpu()[:, 0].numpy()
+    pts = pts[np.isfinite(pts)]
+    ref = real.detach().float().cpu()[:, 0].numpy() if real is not None else None
+    both = pts if ref is None else np.concatenate([pts, ref])
+    bins = np.histogram_bin_edges(both, bins=60) if len(both) else 10
+    if ref is not None:
+        ax.hist(ref, bins=bins, density=True, color="0.8", label="data")
+    ax.hist(pts, bins=bins, density=True, color="tab:blue", alpha=0.6, label="samples")
+    for m in (modes.cpu()[:, 0].tolist() if modes is not None else []):
+        ax.axvline(m, color="tab:red", lw=0.8)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
 def save_scatter(points: Tensor, path: str | Path, **kw) -> None:
     import matplotlib.pyplot as plt
 
@@ -56,7 +80,7 @@ def save_scatter(points: Tensor, path: str | Path, **kw) -> None:
 
 def save_samples(samples: Tensor, path: str | Path, *, real: Tensor | None = None,
                  modes: Tensor | None = None, title: str = "", nrow: int | None = None) -> None:
-    """Images -> grid; vectors -> scatter (first two coordinates)."""
+    """Images -> grid; vectors -> scatter (first two coordinates; a histogram for 1-D data)."""
     if samples.dim() == 4:
         save_grid(samples, path, nrow=nrow)
     else:

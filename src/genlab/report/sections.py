@@ -93,6 +93,13 @@ def scatter_density_figure(points, modes, title: str) -> bytes:
     """Samples as a scatter (with the mode centres) next to their 2-D histogram density."""
     import numpy as np
 
+    if points.shape[1] == 1:  # 1-D data: one histogram
+        from genlab.report.figures import histogram_figure
+
+        fig, ax = plt().subplots(figsize=(4.2, 4))
+        histogram_figure(points, modes=modes, title=f"{title}: {len(points)} samples", ax=ax)
+        fig.tight_layout()
+        return fig_png(fig)
     pts = points[:, :2].numpy()
     pts = pts[np.isfinite(pts).all(axis=1)]
     fig, (a, b) = plt().subplots(1, 2, figsize=(8.4, 4))

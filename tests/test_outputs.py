@@ -149,3 +149,20 @@ def test_recipes_are_listed_and_the_help_says_the_recipe_decides():
     assert r.returncode == 0
     assert "on mnist5k:" in r.stdout and "ema=True" in r.stdout and "steps=6000" in r.stdout
     assert "recipe" in genlab("train", "--help").stdout
+
+
+def test_a_run_inside_a_data_folder_is_never_read_as_data(tmp_path):
+    """A folder of images that holds a genlab run (its samples/ would become a class of PNGs) is
+    refused before anything is written; the user's files stay as they were."""
+    from helpers import write_images
+
+    imgs = write_images(tmp_path / "imgs" / "cats", 4).parent
+    write_images(imgs / "dogs", 4, seed=1)
+    run = imgs / "oldrun"
+    assert genlab("train", "vae", "--data", "digits", "--steps", "2", "--batch-size", "8", "--out", run,
+                  "-q").returncode == 0
+    before = snapshot(tmp_path)
+    r = genlab("train", "cgan", "--data", f"folder:{imgs}", "--image-size", "8", "--steps", "2", "--batch-size", "4",
+               "--out", tmp_path / "new", "-q", "--cache-dir", tmp_path / "cache")
+    refused(r, "holds the genlab run", "oldrun")
+    assert snapshot(tmp_path) == before

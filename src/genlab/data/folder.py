@@ -33,6 +33,7 @@ import torch
 from genlab.data import cache
 from genlab.data.base import DataBundle, Pixels
 from genlab.errors import BadInputError
+from genlab.runs import CONFIG, is_run
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 DEFAULT_SIZE = 64
@@ -58,6 +59,9 @@ def listing(top: Path) -> cache.Listing:
                 entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
         except OSError:  # os.walk skips an unreadable folder too
             return
+        if any(e.name == CONFIG for e in entries) and is_run(Path(folder)):  # its samples are not data
+            raise BadInputError(f"the image folder {os.fspath(top)!r} holds the genlab run {folder!r}, whose sample "
+                                f"figures would be read as data; move the run out of the image folder")
         subfolders = []
         for e in entries:
             try:

@@ -127,3 +127,16 @@ def test_a_model_is_the_same_object_after_fit_also_after_an_exception(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         Trainer(model, data, cfg, tmp_path / "r", quiet=True, callbacks=[Boom()]).fit()
     assert (model.noise_rank, model.noise_world, model.train_device, model.log_details) == (0, 1, None, True)
+
+
+def test_prdc_on_a_tiny_reference_says_why_it_is_nan(tmp_path, capsys):
+    from helpers import run_main
+
+    data = tmp_path / "four.csv"
+    data.write_text("1,1\n2,2\n3,3\n4,4\n")
+    genlab.train("gan", f"points:{data}", out=tmp_path / "r", steps=3, batch_size=2, quiet=True)
+    capsys.readouterr()
+    assert run_main("eval", tmp_path / "r", "--metrics", "precision,coverage", "--n", "50") == 0
+    out = capsys.readouterr().out
+    assert "note: precision is nan: k-nearest-neighbour balls need more than k=5 points" in out
+    assert "the reference has 4" in out and "note: coverage is nan" in out

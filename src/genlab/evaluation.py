@@ -368,6 +368,9 @@ def print_scores(scores: list[Score]) -> None:
         ident = (format_value(s.detail["identity"]) if "identity" in s.detail else "",) if baseline else ()
         table.add_row(s.metric, format_value(s.value), *ident, str(s.n_real), str(s.n_fake), s.extractor, s.reference)
     Console(width=120).print(table)
+    for s in scores:  # a score that could not be computed says why
+        if s.detail.get("reason"):
+            print(f"note: {s.metric} is {format_value(s.value)}: {s.detail['reason']}")
 
 
 def describe_refinement(record: dict) -> str:

@@ -15,6 +15,8 @@ reported as ``fd_mnist5k_cls`` (or ``fd_inception``).
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Iterable
 
 from genlab.metrics import conditional, translation
@@ -53,6 +55,10 @@ def _prdc(key: str) -> Callable:
         # density/coverage. Raw low-dimensional points use k=5 throughout.
         k = 3 if ctx.is_image and key in ("precision", "recall") else 5
         s = ctx.memo(f"prdc{k}", lambda: prdc(ctx.points("real"), ctx.points("fake"), k=k))
+        if math.isnan(s[key]):  # k-NN balls need more than k points in each set: said, not a bare nan
+            n_real, n_fake = len(ctx.points("real")), len(ctx.points("fake"))
+            return ctx.two_sample(s[key], k=k, reason=f"k-nearest-neighbour balls need more than k={k} points in each "
+                                                       f"set; the reference has {n_real}, the samples {n_fake}")
         return ctx.two_sample(s[key], k=k)
     return fn
 

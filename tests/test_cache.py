@@ -114,6 +114,23 @@ def test_a_truncated_cache_file_is_noticed_and_rebuilt(tmp_path, cache_dir, deco
     assert data.stat().st_size == manifests(cache_dir)[0]["bytes"]
 
 
+def test_damage_that_keeps_the_size_is_noticed_and_rebuilt(tmp_path, cache_dir, decodes, capsys):
+    """Bytes flipped in the middle of the pixels (same size, same header): the pixels' SHA-256
+    in the manifest no longer matches, so the cache is rebuilt and the run sees the true pixels."""
+    top = write_images(tmp_path / "imgs", 5, (12, 12))
+    load_data(f"folder:{top}", image_size=8, cache_dir=str(cache_dir))
+    (data,) = cache_dir.glob("folder-*.npy")
+    raw = bytearray(data.read_bytes())
+    middle = len(raw) - 300
+    raw[middle:middle + 50] = bytes(255 - b for b in raw[middle:middle + 50])
+    data.write_bytes(bytes(raw))
+    capsys.readouterr()
+    again = load_data(f"folder:{top}", image_size=8, cache_dir=str(cache_dir))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "does not match the checksum of its pixels" in err[0] and "rebuilding it" in err[0], err
+    assert len(decodes) == 10 and torch.equal(again.x, fresh(top, 8))
+
+
 def test_a_damaged_cache_that_cannot_be_rebuilt_is_one_error(tmp_path, cache_dir, monkeypatch):
     top = write_images(tmp_path / "imgs", 3, (12, 12))
     load_data(f"folder:{top}", image_size=8, cache_dir=str(cache_dir))

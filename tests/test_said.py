@@ -140,3 +140,16 @@ def test_prdc_on_a_tiny_reference_says_why_it_is_nan(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "note: precision is nan: k-nearest-neighbour balls need more than k=5 points" in out
     assert "the reference has 4" in out and "note: coverage is nan" in out
+
+
+def test_metrics_time_goes_on_after_a_resume(tmp_path):
+    import csv
+
+    out = tmp_path / "r"
+    genlab.train("gan", "ring8", out=out, steps=20, batch_size=16, quiet=True, log_every=10, ckpt_every=10,
+                 overrides={"lr_decay": 0})
+    first = [float(r["time"]) for r in csv.DictReader(open(out / "metrics.csv"))]
+    genlab.train("gan", "ring8", out=out, steps=40, batch_size=16, quiet=True, log_every=10, ckpt_every=10,
+                 overrides={"lr_decay": 0}, resume=True)
+    times = [float(r["time"]) for r in csv.DictReader(open(out / "metrics.csv"))]
+    assert times[:2] == first and times[2] > first[-1] and times == sorted(times), times

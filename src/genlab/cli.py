@@ -153,7 +153,7 @@ def sample(
         from genlab.evaluation import describe_refinement
 
         typer.echo(describe_refinement(record))
-    typer.echo(f"wrote {n} samples to {out}")
+    typer.echo(f"wrote {n} sample{'s' * (n != 1)} to {out}")
 
 
 @app.command()
@@ -211,7 +211,7 @@ def translate(
     from genlab.translate import translate_path
 
     written = translate_path(run, source, out=out, direction=direction, ema=ema)
-    typer.echo(f"wrote {len(written)} images to {out}")
+    typer.echo(f"wrote {len(written)} image{'s' * (len(written) != 1)} to {out}")
 
 
 @app.command()

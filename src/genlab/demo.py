@@ -144,8 +144,10 @@ def summary_doc(rows: list[dict], quick: bool) -> dict:
             shown = sel[0].get("shown", SCORES.get(data, ()))  # fd is shown by its name: fd_mnist5k_cls
             tables.append({"title": title, "columns": ["model", "steps", "seconds", *shown],
                            "rows": sel, "figures": [{"file": r["figure"], "caption": r["model"]} for r in sel]})
-    text = (f"Every family trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
-            f"on {torch.get_num_threads()} CPU threads, torch {torch.__version__}.")
+    families = ", ".join(dict.fromkeys(_label(m, o) for m, _, _, o in PLAN))
+    threads = torch.get_num_threads()
+    text = (f"The families {families} trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
+            f"on {threads} CPU thread{'s' * (threads != 1)}, torch {torch.__version__}.")
     return {"title": TITLE[2:], "text": text, "tables": tables}
 
 

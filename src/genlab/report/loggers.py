@@ -89,6 +89,18 @@ class CsvLogger:
             self.f = None
 
 
+def time_so_far(run_dir: Path, start: int) -> float:
+    """The training seconds metrics.csv recorded up to step ``start`` (0 for a new run): a resumed
+    run's ``time`` column goes on from there instead of restarting at 0."""
+    if not start:
+        return 0.0
+    _, rows = _read_rows(Path(run_dir) / "metrics.csv", upto=start)
+    try:
+        return float(rows[-1]["time"]) if rows else 0.0
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
 def _read_rows(path: Path, *, upto: int) -> tuple[list[str], list[dict]]:
     """Header and rows with step <= ``upto``; a damaged last row (a crash mid-line) is dropped."""
     try:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import torch
 
 from genlab.errors import GenlabError
-from genlab.report.loggers import make_logger
+from genlab.report.loggers import make_logger, time_so_far
 
 SAMPLE_N = {"image": 64, "vector": 1000}
 LIVE_MODES_EVERY = 10  # the live mode count goes into every tenth metrics row (it draws 1,000 samples)
@@ -79,9 +79,11 @@ class MetricsLog(Callback):
 
     def on_start(self, trainer) -> None:
         extra = ("modes", "skipped") if trainer.data.modes is not None else ("skipped",)
+        so_far = 0.0
         if trainer.fabric.is_global_zero:
+            so_far = time_so_far(trainer.run_dir, trainer.start)  # read before the logger trims the file
             self.logger = make_logger(trainer.cfg.logger, trainer.run_dir, trainer.start, extra)
-        self.t0 = time.perf_counter()
+        self.t0 = time.perf_counter() - so_far
 
     def on_step(self, trainer, step: int, logs: dict) -> None:
         cfg = trainer.cfg

@@ -202,6 +202,7 @@ def test_sample_cli_draws_a_class_and_a_row_per_class(digits_cvae, tmp_path, use
     assert (load_classifier("digits_cls").predict(threes) == 3).double().mean() > 0.5
     assert run_main("sample", digits_cvae, "--n", "30", "--out", tmp_path / "grid.png") == 0
     w, h = Image.open(tmp_path / "grid.png").size
-    assert (w, h) == (2 + 3 * 10, 2 + 10 * 10)  # 3 columns, 10 rows of 8 px + 2 px padding
+    # 3 columns, 10 rows of 8 px + 2 px padding, enlarged 3x to carry the class names in a left margin
+    assert h == 3 * (2 + 10 * 10) and 3 * (2 + 3 * 10) < w < 3 * (2 + 3 * 10) + 40
     err = user_error("sample", digits_cvae, "--class", "10", "--out", tmp_path / "x.png", unchanged=tmp_path)
     assert "0..9" in err

@@ -153,3 +153,26 @@ def test_metrics_time_goes_on_after_a_resume(tmp_path):
                  overrides={"lr_decay": 0}, resume=True)
     times = [float(r["time"]) for r in csv.DictReader(open(out / "metrics.csv"))]
     assert times[:2] == first and times[2] > first[-1] and times == sorted(times), times
+
+
+def test_grids_name_their_rows_and_columns(tmp_path):
+    """cgan's class rows carry the class names, CycleGAN's columns what each shows: a white
+    margin with dark text beside (or above) the same images."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from genlab.models import MODELS, DataInfo
+    from genlab.report.figures import save_grid
+
+    x = torch.rand(12, 1, 8, 8) * 2 - 1
+    save_grid(x, tmp_path / "plain.png", nrow=4)
+    save_grid(x, tmp_path / "rows.png", nrow=4, row_labels=["zero", "one", "two"])
+    save_grid(x, tmp_path / "cols.png", nrow=4, col_labels=["A", "A->B", "A->B->A", "B"])
+    plain, rows, cols = (np.asarray(Image.open(tmp_path / f"{n}.png").convert("L")) for n in ("plain", "rows", "cols"))
+    assert rows.shape[1] > 3 * plain.shape[1] and (rows[:, :10] < 128).any()  # enlarged, text at the left
+    assert cols.shape[0] > plain.shape[0] and (cols[:10] < 128).any()  # text above
+    cgan = MODELS["cgan"](MODELS["cgan"].Config(width=8), DataInfo("image", (1, 8, 8), num_classes=3))
+    assert cgan.preview_legend(["cat", "dog", "owl"]) == (["cat", "dog", "owl"], None)
+    cyc = MODELS["cyclegan"](MODELS["cyclegan"].Config(width=4, blocks=1), DataInfo("unpaired", (3, 16, 16)))
+    assert cyc.preview_legend([])[1][:2] == ["A", "A->B"]

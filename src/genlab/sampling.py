@@ -170,15 +170,20 @@ def write_samples(run: Path, *, n: int, out: Path, seed: int = 0, ema: bool | No
     x, record = draw_refined(model, n, seed=seed, label=label, refine=refine)  # plain draw() when None
     out.parent.mkdir(parents=True, exist_ok=True)
     if ext == ".png":
-        nrow = None
+        nrow, legend = None, (None, None)
         if model.conditional and label is None and model.info.is_image:
             from genlab.models.conditional import class_grid
 
-            x, nrow = class_grid(x, model.info.num_classes)  # one row per class
+            x, nrow = class_grid(x, model.info.num_classes)  # one row per class, named
+            legend = model.preview_legend(loaded.config.get("class_names") or [])
         name = loaded.name if refine is None else f"{loaded.name}+{refine.method}"
-        save_samples(x, out, modes=loaded.modes, title=f"{name} ({loaded.data})", nrow=nrow)
+        save_samples(x, out, modes=loaded.modes, title=f"{name} ({loaded.data})", nrow=nrow, legend=legend)
     elif ext == ".npy":
-        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
+        def write_npy(tmp):
+            with open(tmp, "wb") as f:  # closed (and so complete) before atomic_write fsyncs it
+                np.save(f, x.numpy())
+
+        atomic_write(out, write_npy)
     else:
         atomic_write(out, lambda tmp: np.savetxt(tmp, x.numpy(), delimiter=",", fmt="%.6g"))
     return record

@@ -125,6 +125,11 @@ class GenerativeModel(nn.Module):
         Conditional models lay out one row per class; translation models input/output pairs."""
         return self.sample(n), None
 
+    def preview_legend(self, class_names: list[str]) -> tuple[list[str] | None, list[str] | None]:
+        """Labels of the preview grid's rows and columns (None: unlabelled); conditional models
+        name each row's class, translation models each column."""
+        return None, None
+
     def latent(self) -> Latent | None:
         """How standard Gaussian codes become samples; None: no such latent space (conditional
         and translation models)."""

@@ -120,6 +120,11 @@ class Conditional:
         y = torch.arange(k, device=self.device).repeat_interleave(per)
         return self.sample(len(y), y=y), per
 
+    def preview_legend(self, class_names: list[str]) -> tuple[list[str] | None, list[str] | None]:
+        k = self.info.num_classes
+        names = list(class_names) if len(class_names) == k else [str(c) for c in range(k)]
+        return names, None
+
     def latent(self) -> Latent | None:
         return None  # a code alone does not make a sample: the class is needed too
 

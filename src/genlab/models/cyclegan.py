@@ -274,6 +274,9 @@ class CycleGAN(GenerativeModel):
         """``n`` translations A -> B of the kept training images of A (cycled when n exceeds them)."""
         return self.translate(self._kept(n, self.examples_a), "a2b")
 
+    def preview_legend(self, class_names: list[str]) -> tuple[list[str] | None, list[str] | None]:
+        return None, ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"]
+
     def preview(self, n: int) -> tuple[Tensor, int]:
         """Rows of (a, G_AB(a), G_BA(G_AB(a)), b, G_BA(b), G_AB(G_BA(b))) for the kept images."""
         rows = max(1, min(n // 6, int(self.examples_n) or 1))

@@ -11,13 +11,50 @@ from torch import Tensor
 from genlab.io import atomic_write
 
 
-def save_grid(images: Tensor, path: str | Path, *, nrow: int | None = None) -> None:
-    """(N, C, H, W) in [-1, 1] -> one PNG grid."""
-    from torchvision.utils import save_image
+def save_grid(images: Tensor, path: str | Path, *, nrow: int | None = None, row_labels: list[str] | None = None,
+              col_labels: list[str] | None = None) -> None:
+    """(N, C, H, W) in [-1, 1] -> one PNG grid; ``row_labels`` (a conditional model's classes)
+    are written left of the rows, ``col_labels`` (a translation model's columns) above them."""
+    from torchvision.utils import make_grid
 
     nrow = nrow or max(1, int(math.ceil(math.sqrt(len(images)))))
     imgs = ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
-    atomic_write(path, lambda tmp: save_image(imgs, tmp, nrow=nrow, padding=2, format="png"))
+    grid = make_grid(imgs, nrow=nrow, padding=2)  # (C, H', W')
+    pic = _pil(grid)
+    if row_labels or col_labels:
+        pic = _labelled(pic, images.shape[-2:], nrow, row_labels or [], col_labels or [])
+    atomic_write(path, lambda tmp: pic.save(tmp, format="PNG"))
+
+
+def _pil(grid: Tensor):
+    from PIL import Image
+
+    arr = (grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy())
+    return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).convert("RGB")
+
+
+def _labelled(pic, cell: tuple[int, int], nrow: int, rows: list[str], cols: list[str]):
+    """The grid enlarged to at least 24 px per cell (so 8 px digits stay readable beside text),
+    with a white margin holding the labels."""
+    from PIL import Image, ImageDraw
+
+    h, w = cell
+    draw = ImageDraw.Draw(pic)
+    widest = max((draw.textlength(t) for t in cols), default=0)  # a column's label fits above its cell
+    k = max(1, math.ceil(24 / min(h, w)), math.ceil((widest + 6) / (w + 2)))
+    pic = pic.resize((pic.width * k, pic.height * k), Image.NEAREST)
+    draw = ImageDraw.Draw(pic)
+    left = (max(draw.textlength(t) for t in rows) + 8) if rows else 0
+    top = 14 if cols else 0
+    out = Image.new("RGB", (int(pic.width + left), pic.height + top), "white")
+    out.paste(pic, (int(left), top))
+    draw = ImageDraw.Draw(out)
+    step_y, step_x = (h + 2) * k, (w + 2) * k
+    for i, text in enumerate(rows):
+        draw.text((2, top + 2 * k + i * step_y + step_y // 2 - 6), text, fill="black")
+    for j, text in enumerate(cols[:nrow]):
+        draw.text((left + 2 * k + j * step_x, 1), text, fill="black")
+    return out
 
 
 def scatter_figure(points: Tensor, *, real: Tensor | None = None, modes: Tensor | None = None,
@@ -79,10 +116,12 @@ def save_scatter(points: Tensor, path: str | Path, **kw) -> None:
 
 
 def save_samples(samples: Tensor, path: str | Path, *, real: Tensor | None = None,
-                 modes: Tensor | None = None, title: str = "", nrow: int | None = None) -> None:
-    """Images -> grid; vectors -> scatter (first two coordinates; a histogram for 1-D data)."""
+                 modes: Tensor | None = None, title: str = "", nrow: int | None = None,
+                 legend: tuple[list[str] | None, list[str] | None] = (None, None)) -> None:
+    """Images -> grid (``legend``: labels of its rows and of its columns); vectors -> scatter
+    (first two coordinates; a histogram for 1-D data)."""
     if samples.dim() == 4:
-        save_grid(samples, path, nrow=nrow)
+        save_grid(samples, path, nrow=nrow, row_labels=legend[0], col_labels=legend[1])
     else:
         save_scatter(samples, path, real=real, modes=modes, title=title)
 

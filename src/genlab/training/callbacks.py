@@ -161,7 +161,7 @@ class SampleFigures(Callback):
         torch.set_rng_state(state)
         real = real_subset(data.x) if x.dim() == 2 else None
         save_samples(x, trainer.run_dir / "samples" / f"step_{step:07d}.png", real=real, modes=data.modes,
-                     title=title, nrow=nrow)
+                     title=title, nrow=nrow, legend=trainer.model.preview_legend(list(data.class_names)))
         logger = self.metrics.logger if self.metrics is not None else None
         if logger is not None:
             logger.samples(step, x, real=real, modes=data.modes, title=title)

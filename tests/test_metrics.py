@@ -11,7 +11,7 @@ import torch
 from genlab.errors import BadInputError, GenlabError
 from genlab.metrics import METRICS, Score
 from genlab.metrics import features as F
-from genlab.metrics.images import class_scores, laplacian_variance, recon_scores, sharpness
+from genlab.metrics.images import class_scores, classifier_score, laplacian_variance, recon_scores, sharpness
 from genlab.metrics.sets import frechet_distance, kernel_distance, mmd2, prdc
 from genlab.metrics.toy2d import mode_scores
 
@@ -116,10 +116,10 @@ def test_shipped_classifier_checksum_size_and_held_out_accuracy(name, data):
     assert path.stat().st_size < 2_000_000
     assert F.sha256_file(path) == card["sha256"]
     ex = F.load_classifier(name)
-    assert ex.sha256 == card["sha256"] and ex.num_features == 128
+    assert ex.sha256 == card["sha256"] and ex.num_features == card["num_features"] == 128
     test = load_data(data, split="test")
     acc = float((ex.predict(test.x) == test.y).double().mean())
-    assert acc >= 0.95, f"{name}: held-out accuracy {acc:.3f}"
+    assert acc == pytest.approx(card["test_accuracy"], abs=1e-4) and acc >= 0.97, f"{name}: held-out accuracy {acc:.3f}"
     assert ex.embed(test.x[:5]).shape == (5, 128)
 
 
@@ -234,4 +234,54 @@ def test_held_out_digits_are_confident_and_balanced():
     x = load_data("mnist5k", split="test").x
     probs = clf.probs(x)
     s = class_scores(probs.argmax(1), 10, probs)
-    assert 0.85 < s["confidence"] < 0.97 and s["min_share"] > 0.05 and s["coverage"] == 1.0
+    assert s["confidence"] > 0.9 and s["min_share"] > 0.05 and s["coverage"] == 1.0
+    assert s["score"] == classifier_score(probs) > 8.0  # ten classes, each read confidently
+
+
+def test_classifier_score_in_closed_form():
+    """exp E KL(p(y|x) || p(y)): 1 when every prediction is the same, K for K equally frequent
+    one-hot classes, and exp(H(p(y)) - E H(p(y|x))) in general."""
+    same = torch.tensor([[0.7, 0.2, 0.1]]).repeat(50, 1)
+    assert classifier_score(same) == 1.0
+    assert classifier_score(torch.full((30, 10), 0.1)) == 1.0  # uniform predictions: no information
+    ten = torch.eye(10).repeat(7, 1)  # ten one-hot classes, 7 samples each
+    assert classifier_score(ten) == pytest.approx(10.0, rel=1e-12)
+    assert classifier_score(torch.eye(4)[[0, 0, 1, 1]]) == pytest.approx(2.0, rel=1e-12)  # two of four classes
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], dtype=torch.float64)
+    h = lambda p: float(-(p * p.log()).sum(-1).mean())  # noqa: E731
+    assert classifier_score(probs) == pytest.approx(math.exp(h(probs.mean(0)) - h(probs)), rel=1e-12)
+    s = class_scores(ten.argmax(1), 10, ten)
+    assert s["score"] == classifier_score(ten) and s["confidence"] == 1.0
+
+
+def probe_images(c: int, s: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(7)  # not the seed of the training script's probes
+    return {"uniform noise": torch.rand(300, c, s, s, generator=g) * 2 - 1,
+            "Gaussian noise": (0.5 * torch.randn(300, c, s, s, generator=g)).clamp(-1, 1),
+            "blank -1": torch.full((1, c, s, s), -1.0), "blank 0": torch.zeros(1, c, s, s),
+            "blank +1": torch.full((1, c, s, s), 1.0)}
+
+
+@pytest.mark.parametrize("name,data,n", [("mnist5k_cls", "mnist5k", 500), ("shapes_cls", "shapes", 500),
+                                         ("digits_cls", "digits", 179)])
+def test_shipped_classifiers_read_real_images_and_reject_noise(name, data, n):
+    """The shipped classifiers judge samples: held-out images are read right (>= 97%) and
+    confidently, while noise and blank images get a near-uniform prediction (mean max-softmax
+    < 0.5; 1/K is the floor), so noise cannot pass for a confident digit or shape."""
+    from genlab.data import load_data
+
+    ex = F.load_classifier(name)
+    test = load_data(data, split="test")
+    x, y = test.x[:n], test.y[:n]
+    probs = ex.probs(x)
+    acc = float((probs.argmax(1) == y).double().mean())
+    real_conf = float(probs.max(1).values.mean())
+    assert acc >= 0.97 and real_conf >= 0.9, (acc, real_conf)
+    card = F.read_card(name)
+    assert card["test_accuracy"] >= 0.97 and card["confidence"]["uniform_noise"] < 0.5
+    for what, junk in probe_images(ex.channels, ex.size).items():
+        conf = float(ex.probs(junk).max(1).values.mean())
+        assert conf < 0.5, f"{name} is confident on {what}: {conf:.3f}"
+    k = len(ex.class_names)
+    noise = ex.probs(probe_images(ex.channels, ex.size)["uniform noise"])
+    assert classifier_score(noise) < 1.5 < 0.7 * k < classifier_score(probs), (classifier_score(noise), k)

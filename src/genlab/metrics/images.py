@@ -12,6 +12,11 @@
   up as a ratio well below 1.
 - Class coverage counts which classes a held-out-accurate classifier sees in the samples: a
   mode-dropping generator on digits covers few classes with a low-entropy histogram.
+- The classifier score is the Inception Score's formula (Salimans et al. 2016),
+  exp E_x KL(p(y|x) || p(y)), on the dataset's own shipped classifier instead of Inception: from
+  1 (every sample gets the same prediction) to K (each sample confidently one class, the K
+  classes equally often). It reads legibility and diversity together, and it is honest only on a
+  classifier that is not confident off the data (the shipped ones are trained to reject noise).
 """
 
 from __future__ import annotations
@@ -78,12 +83,21 @@ def class_histogram(pred: Tensor, num_classes: int) -> Tensor:
     return torch.bincount(pred.long(), minlength=num_classes).double()
 
 
+def classifier_score(probs: Tensor) -> float:
+    """exp(E_x KL(p(y|x) || p(y))) of (N, K) class probabilities, p(y) their mean: 1 to K."""
+    p = probs.double()
+    marginal = p.mean(0, keepdim=True)  # (1, K)
+    kl = (torch.xlogy(p, p) - torch.xlogy(p, marginal)).sum(1)  # (N,); 0 log 0 = 0
+    return math.exp(max(0.0, float(kl.mean())))  # KL >= 0; rounding must not take it below 1
+
+
 def class_scores(pred: Tensor, num_classes: int, probs: Tensor | None = None) -> dict:
     """From the classifier's (N,) predicted classes (and its (N, K) probabilities): coverage = share of classes that get at least a
     tenth of their fair share n/K of the samples (one stray misclassification does not count as
     covering a class); entropy of the predicted-class histogram divided by log K (1 = every class
     equally often); confidence = mean max-softmax (legible samples score near real data's);
-    min_share = the rarest class's share of the samples (1/K when balanced)."""
+    min_share = the rarest class's share of the samples (1/K when balanced); score = the
+    classifier score of :func:`classifier_score`."""
     counts = class_histogram(pred, num_classes)
     n = float(counts.sum())
     covered = counts >= 0.1 * n / num_classes
@@ -92,5 +106,5 @@ def class_scores(pred: Tensor, num_classes: int, probs: Tensor | None = None) ->
     entropy = max(0.0, float(-(q[nz] * q[nz].log()).sum()))  # one class: -0.0, shown as "-0"
     return {"coverage": float(covered.double().mean()), "entropy": entropy / math.log(num_classes),
             "confidence": float(probs.max(1).values.double().mean()) if probs is not None else math.nan,
-            "min_share": float(q.min()),
+            "min_share": float(q.min()), "score": classifier_score(probs) if probs is not None else math.nan,
             "histogram": [int(c) for c in counts]}

@@ -38,6 +38,8 @@ CLOSED_FORMS = {
     "wgan-gp": (-1.25, 0.75),
     # mean(relu(1 - r)) + mean(relu(1 + f)) = mean(0, 2) + mean(1.5, 0); G: -mean(f)
     "hinge": (1.75, 0.75),
+    # the non-saturating game (R1 is a penalty on top, tested in test_critic_options)
+    "r1": ((softplus(-2) + softplus(1)) / 2 + (softplus(0.5) + softplus(-2)) / 2, (softplus(-0.5) + softplus(2)) / 2),
 }
 
 
@@ -207,7 +209,7 @@ def test_one_registry_entry_is_a_game_for_every_family(toy_game, tmp_path, unpai
                  overrides={"loss": "toy", "width": 4, "blocks": 1}, **small)
     assert toy_game["d"] == 8 + 2 * 2 and toy_game["g"] == 5 + 2 * 2  # two critics, two generators
     assert model_args(tmp_path / "cgan")["loss"] == model_args(tmp_path / "cyc")["loss"] == "toy"
-    with pytest.raises(BadInputError, match="valid: nonsaturating, minimax, lsgan, wgan-gp, hinge, toy"):
+    with pytest.raises(BadInputError, match="valid: nonsaturating, minimax, lsgan, wgan-gp, hinge, r1, toy"):
         resolve(MODELS["cgan"], {"loss": "nope"})
 
 

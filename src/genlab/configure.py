@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from genlab import games
 from genlab.config import TrainConfig, resolve
 from genlab.errors import BadInputError
 from genlab.models import model_class
@@ -135,7 +136,10 @@ def resume_config(saved: dict, values: dict, cls) -> TrainConfig:
             shown = saved.get("data_as_typed", train_saved["data"]) if key == "data" else train_saved.get(key)
             raise BadInputError(f"cannot resume: the run was trained with {key} {shown!r}, not {values[key]!r}")
     changed = {k: v for k, v in values.items() if k not in ("model", "data")}
-    bad = [k for k in changed if k not in RESUMABLE and changed[k] != train_saved.get(k, saved["train"]["model_args"].get(k))]
+    args = saved["train"]["model_args"]
+    was = {**{k: default for k, (_, default) in games.setting_owners().items()}, **(args.get("game") or {}), **args,
+           **train_saved}  # a game's settings are kept in the model's game, at their defaults when not given
+    bad = [k for k in changed if k not in RESUMABLE and changed[k] != was.get(k)]
     if bad:
         raise BadInputError(f"cannot change {bad[0]!r} when resuming; only {', '.join(RESUMABLE)} may change")
     merged = {**{k: v for k, v in train_saved.items() if k != "model_args"}, **{k: changed[k] for k in changed if k in RESUMABLE}}

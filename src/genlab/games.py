@@ -43,6 +43,9 @@ class Game:
     configure: Callable[[Any], dict] | None = None  # settings -> the fields they replace
     # what brings g_loss to the unhalved form papers weigh other terms against (LSGAN's ½(D - c)²: 2)
     g_unit: float = 1.0
+    # lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty on every k-th training step
+    # only, weighted k×, so its average pull is unchanged at a k-th of its cost
+    penalty_every: int = 1
 
 
 @dataclass
@@ -65,6 +68,20 @@ class PenaltyWeight:
             raise BadInputError(f"gp_weight must be >= 0, got {self.gp_weight}")
 
 
+@dataclass
+class R1Settings:
+    """R1's weight and how often it is applied."""
+
+    r1_gamma: float = 1.0  # γ of γ/2 E‖∇D(x)‖² on reals (Mescheder et al. used 10 on 64-128 px images)
+    r1_every: int = 1  # apply R1 on every k-th step, weighted k× (StyleGAN2's lazy regularisation: 16)
+
+    def __post_init__(self) -> None:
+        if not self.r1_gamma >= 0:
+            raise BadInputError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+        if not (isinstance(self.r1_every, int) and self.r1_every >= 1):
+            raise BadInputError(f"r1_every must be a positive integer (1 = every step), got {self.r1_every}")
+
+
 def _least_squares(s: Targets) -> dict:
     return {"d_loss": partial(losses.lsgan_d_loss, a=s.a, b=s.b), "g_loss": partial(losses.lsgan_g_loss, c=s.c),
             "threshold": (s.a + s.b) / 2}
@@ -72,6 +89,10 @@ def _least_squares(s: Targets) -> dict:
 
 def _weighted_penalty(s: PenaltyWeight) -> dict:
     return {"penalty": partial(losses.gradient_penalty, weight=s.gp_weight)}
+
+
+def _r1(s: R1Settings) -> dict:
+    return {"penalty": partial(losses.r1_penalty, gamma=s.r1_gamma), "penalty_every": s.r1_every}
 
 
 GAMES: dict[str, Game] = {
@@ -90,6 +111,10 @@ GAMES: dict[str, Game] = {
                     configure=_weighted_penalty),
     # Lim & Ye 2017 (SNGAN, BigGAN): a margin of 1 on each side for the critic, -E[D(G(z))] for G
     "hinge": Game(losses.hinge_d_loss, losses.wgan_g_loss),
+    # Mescheder et al. 2018: the non-saturating game with R1 on reals; a per-sample penalty, so no
+    # BatchNorm in the critic (as theirs and StyleGAN's); lazy with r1_every > 1
+    "r1": Game(losses.bce_d_loss, losses.nonsaturating_g_loss, penalty=losses.r1_penalty, critic_norm="none",
+               settings=R1Settings, configure=_r1),
 }
 
 # Names of games in runs saved before the registry: cgan's "bce", the wgan-gp model's "wgan".
@@ -146,7 +171,8 @@ def setting_owners() -> dict[str, tuple[str, Any]]:
     return out
 
 
-def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: bool = True) -> tuple[Tensor, dict]:
+def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: bool = True,
+                step: int = 0) -> tuple[Tensor, dict]:
     """The critic's loss in game ``g`` and the numbers worth logging, as tensors: ``loss_d``,
     ``wasserstein`` (the gap of the mean outputs, for a game without a fixed threshold), ``gp``
     (with a penalty), ``d_acc_real`` and ``d_acc_fake`` (a critic at 100% starves the generator).
@@ -156,6 +182,8 @@ def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: b
     ``rand(n, *shape)`` draws the penalty's ε from the model's seeded noise, only when there is one.
     ``details=False`` leaves out the health signals (``wasserstein``, ``d_acc_*``): the trainer
     asks for them on logged steps only, the others would compute numbers nobody reads.
+    A lazy penalty (``penalty_every`` k > 1) is applied, k× weighted, on the training steps
+    ``step`` divisible by k only, so resuming keeps its schedule.
     """
     real_out, fake_out = critic(real), critic(fake)
     loss = g.d_loss(real_out, fake_out)
@@ -163,9 +191,9 @@ def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: b
     if thr is None and details:
         logs["wasserstein"] = real_out.mean() - fake_out.mean()
         thr = 0.5 * (real_out.mean() + fake_out.mean())
-    if g.penalty is not None:
+    if g.penalty is not None and step % g.penalty_every == 0:
         eps = rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
-        logs["gp"] = g.penalty(critic, real, fake, eps)
+        logs["gp"] = g.penalty(critic, real, fake, eps) * g.penalty_every
         loss = loss + logs["gp"]
     if not details:
         return loss, {"loss_d": loss, **logs}

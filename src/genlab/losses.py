@@ -77,6 +77,15 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, eps: Tensor, *, weight:
     return weight * (norm - 1).pow(2).mean()
 
 
+def r1_penalty(critic, real: Tensor, fake: Tensor, eps: Tensor, *, gamma: float = 10.0) -> Tensor:
+    """R1 (Mescheder et al. 2018, eq. 9): ``γ/2 E[‖∇D(x)‖²]`` on real samples only, which keeps
+    the critic flat on the data, so the game converges near it. ``fake`` and ``eps`` are unused
+    (the penalty interface of :func:`gradient_penalty`)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
+
+
 # ----------------------------------------------------------------------------- hinge
 
 

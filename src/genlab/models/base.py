@@ -93,6 +93,8 @@ class GenerativeModel(nn.Module):
         # False on the training steps whose logs nobody reads (set by the trainer): a loss may then
         # leave out numbers that are only logged (a critic's accuracy)
         self.log_details = True
+        # the training step under way (set by the trainer): a lazy critic penalty's schedule
+        self.train_step = 0
 
     # -- contract -------------------------------------------------------------------------
 

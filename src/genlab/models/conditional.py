@@ -157,7 +157,8 @@ class CGAN(Conditional, GAN):
 
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
         embed = cfg.embed_dim or info.num_classes
-        net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
+        net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
+                       up=cfg.g_up)
         return ConditionalGenerator(net, info.num_classes, embed)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
@@ -177,7 +178,7 @@ class CGAN(Conditional, GAN):
         # the label is held fixed: a penalty interpolates between a real and a fake of the same class
         real, fake = self.augmented(self.to_net(real)), self.augmented(self.to_net(fake))
         loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake, self.rand,
-                                       details=self.log_details)
+                                       details=self.log_details, step=self.train_step)
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:

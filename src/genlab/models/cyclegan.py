@@ -243,8 +243,10 @@ class CycleGAN(GenerativeModel):
         game = self.game
         a, b, fake_a, fake_b = (self.augmented(t) for t in (a, b, fake_a, fake_b))
         more = self.log_details
-        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, details=more)
-        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, details=more)
+        loss_a, logs_a = games.critic_loss(game, self.D_A, a, fake_a, self.rand, details=more,
+                                             step=self.train_step)
+        loss_b, logs_b = games.critic_loss(game, self.D_B, b, fake_b, self.rand, details=more,
+                                             step=self.train_step)
         loss = loss_a + loss_b
         logs = {"loss_d": loss.detach(), "loss_d_a": loss_a.detach(), "loss_d_b": loss_b.detach()}
         if "gp" in logs_a:

@@ -62,6 +62,13 @@ class GAN(GenerativeModel):
         game: dict = field(default_factory=dict)
         # BatchNorm in G (DCGAN; PacGAN's 2-D generator): several times faster to sharp modes on grid25
         g_norm: str = choice("batch", ("batch", "none"))
+        # the critic's normalisation; auto = the game's where it needs one (a per-sample penalty:
+        # layer for wgan-gp, none for r1), else BatchNorm (DCGAN); spectral = Miyato et al. 2018
+        d_norm: str = choice("auto", ("auto", "batch", "layer", "none", "spectral"))
+        # how the image generator doubles its size: stride-2 transposed 4x4 convolutions (DCGAN) or
+        # nearest-neighbour upsampling then a 3x3 convolution (Odena et al. 2016: no checkerboard)
+        g_up: str = choice("transposed", ("transposed", "upsample"))
+        lr_d: float = 0.0  # the critic's Adam learning rate (TTUR, Heusel et al. 2017); 0 = lr
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
         pack: int = 1  # PacGAN: the critic judges packs of this many samples (1 = plain GAN)
         augment: str = ""  # DiffAugment policy for the critic's inputs: color,translation,cutout ("" = none)
@@ -84,8 +91,12 @@ class GAN(GenerativeModel):
             if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 0:
                 raise BadInputError("latent_dim, d_steps must be >= 0 and width, hidden, depth >= 1 "
                                     "(d_steps 0 = the game's default)")
-            if self.lr < 0 or not all(0 <= b < 1 for b in (self.beta1, self.beta2)):
-                raise BadInputError("lr must be >= 0 and beta1, beta2 in [0, 1) "
+            if self.d_norm == "batch" and games.game(self.loss).penalty is not None:
+                raise BadInputError(f"d_norm=batch cannot be used with loss={self.loss}: its critic penalty is per "
+                                    f"sample and BatchNorm mixes the samples of a batch; valid: auto, layer, none, "
+                                    f"spectral")
+            if self.lr < 0 or self.lr_d < 0 or not all(0 <= b < 1 for b in (self.beta1, self.beta2)):
+                raise BadInputError("lr, lr_d must be >= 0 and beta1, beta2 in [0, 1) "
                                     "(lr 0 or beta -1 = the game's default)")
 
         def validate_batch(self, local_batch: int) -> None:
@@ -119,7 +130,8 @@ class GAN(GenerativeModel):
 
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
         """Noise (B, latent_dim) -> data; a conditional family also feeds the label."""
-        return data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm)
+        return data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
+                        up=cfg.g_up)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         """Data -> one raw output per pack of ``pack`` samples; a conditional family also reads the label."""
@@ -136,8 +148,19 @@ class GAN(GenerativeModel):
         return self.game.penalty is not None
 
     def d_norm(self) -> str:
-        """The critic's norm: the game's where it needs one (a per-sample penalty), else the family's."""
+        """The critic's norm: the one asked for, else the game's where it needs one (a per-sample
+        penalty), else the family's."""
+        if self.cfg.d_norm != "auto":
+            return self.cfg.d_norm
         return self.game.critic_norm or self.critic_norm
+
+    def configure_optimizers(self, lr: float = 0.0) -> dict:
+        """The base's Adam per phase; the critic's at ``lr_d`` when set (two time-scales)."""
+        opts = super().configure_optimizers(lr)
+        if self.cfg.lr_d:
+            for group in opts["d"].param_groups:
+                group["lr"] = self.cfg.lr_d
+        return opts
 
     def repeats(self) -> dict[str, int]:
         return {"d": self.cfg.d_steps, "g": 1}
@@ -166,7 +189,8 @@ class GAN(GenerativeModel):
     def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
         real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
-        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, details=self.log_details)
+        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, details=self.log_details,
+                                         step=self.train_step)
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:

@@ -60,10 +60,12 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """(B, in_dim) -> (B, C, H, W) pre-activation outputs (the model applies tanh or a likelihood).
 
-    The DCGAN generator: project to (c, base, base), then stride-2 transposed convolutions.
+    The DCGAN generator: project to (c, base, base), then stride-2 transposed convolutions, or with
+    ``up="upsample"`` nearest-neighbour doubling and a 3×3 convolution (no checkerboard pattern).
     """
 
-    def __init__(self, in_dim: int, channels: int, size: int, *, width: int = 64, norm: str = "batch"):
+    def __init__(self, in_dim: int, channels: int, size: int, *, width: int = 64, norm: str = "batch",
+                 up: str = "transposed"):
         super().__init__()
         n, base = down_plan(size)
         chans = [min(width * 2**i, 8 * width) for i in range(n)][::-1]  # e.g. [256, 128, 64]
@@ -71,11 +73,18 @@ class ConvDecoder(nn.Module):
         self.project = nn.Sequential(nn.Linear(in_dim, chans[0] * base * base),
                                      nn.Unflatten(1, (chans[0], base, base)),
                                      _norm(norm, chans[0]), nn.ReLU())
+        if up not in ("transposed", "upsample"):
+            raise BadInputError(f"g_up={up!r} is not allowed; valid: transposed, upsample")
+
+        def double(c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
+            if up == "transposed":
+                return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+
         layers: list[nn.Module] = []
         for i in range(n - 1):
-            layers += [nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=norm == "none"),
-                       _norm(norm, chans[i + 1]), nn.ReLU()]
-        layers.append(nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1))
+            layers += [*double(chans[i], chans[i + 1], norm == "none"), _norm(norm, chans[i + 1]), nn.ReLU()]
+        layers += double(chans[-1], channels, True)
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

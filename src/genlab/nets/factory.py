@@ -20,14 +20,29 @@ class Sizes(Protocol):
 
 
 def data_net(shape: tuple[int, ...], dim: int, sizes: Sizes, *, to_data: bool = False, norm: str = "batch",
-             mlp_norm: str = "none", act: str = "relu") -> nn.Module:
+             mlp_norm: str = "none", act: str = "relu", up: str = "transposed") -> nn.Module:
     """Data of ``shape`` -> (B, dim) (an encoder, a critic), or with ``to_data`` (B, dim) -> data
-    (a decoder, a generator; pre-activation outputs). Images (C, H, W) get the DCGAN conv nets
-    with ``norm``; vectors (D,) an MLP with ``mlp_norm`` and activation ``act``."""
+    (a decoder, a generator; pre-activation outputs, doubling the size by ``up``). Images
+    (C, H, W) get the DCGAN conv nets with ``norm``; vectors (D,) an MLP with ``mlp_norm`` and
+    activation ``act``. ``norm="spectral"`` (a critic) divides every weight of either by its
+    largest singular value (Miyato et al. 2018), with no other norm."""
+    if norm == "spectral":
+        return spectral(data_net(shape, dim, sizes, to_data=to_data, norm="none", act=act, up=up))
     if len(shape) == 3:
         c, h, _ = shape
         if to_data:
-            return ConvDecoder(dim, c, h, width=sizes.width, norm=norm)
+            return ConvDecoder(dim, c, h, width=sizes.width, norm=norm, up=up)
         return ConvEncoder(c, h, dim, width=sizes.width, norm=norm)
     d_in, d_out = (dim, shape[0]) if to_data else (shape[0], dim)
     return MLP(d_in, d_out, hidden=sizes.hidden, depth=sizes.depth, act=act, norm=mlp_norm)
+
+
+def spectral(net: nn.Module) -> nn.Module:
+    """Spectral normalisation on every convolution and linear layer of ``net`` (one power
+    iteration per training forward, torch's parametrization), in place; returns ``net``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            spectral_norm(module)
+    return net

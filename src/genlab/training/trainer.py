@@ -188,7 +188,7 @@ class Trainer:
                 self._set_lr(step)
                 k = step * per_step
                 logged = self.logs_at(step + 1)
-                model.log_details = logged
+                model.log_details, model.train_step = logged, step
                 if logged:  # this step's numbers alone, in the model's order, then the gradient norms
                     logs, norms = {}, {}
                 for phase in model.phases:
@@ -276,7 +276,7 @@ class Trainer:
             # model a caller gets back draws its whole noise, logs everything, finds its own device
             self.model.train_device = None
             self.model.noise_rank, self.model.noise_world = 0, 1
-            self.model.log_details = True
+            self.model.log_details, self.model.train_step = True, 0
             self._call("on_close")
             reap_workers(getattr(self, "fabric", None), grace)
 

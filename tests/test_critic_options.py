@@ -1,0 +1,113 @@
+"""The critic's and generator's options that the image recipes are tuned over: spectral norm,
+R1 (lazy or not), upsampling generators and two learning rates; each computes what it claims
+and refuses bad values in one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genlab
+from genlab import games, losses
+from genlab.config import resolve
+from genlab.models import MODELS, DataInfo
+from helpers import assert_same_weights, expect_user_error
+
+IMAGE = DataInfo("image", (1, 8, 8))
+
+
+def gan(**settings):
+    cls = MODELS["gan"]
+    return cls(cls.Config(**resolve(cls, {"width": 8, **settings}).model_args), IMAGE)
+
+
+def test_spectral_norm_keeps_every_critic_layer_at_singular_value_one():
+    """After some training forwards (one power iteration each), each parametrised weight, as the
+    critic uses it, has largest singular value 1: torch.linalg.matrix_norm(ord=2) of the weight
+    reshaped to (out, in·k·k), the matrix Miyato et al. normalise."""
+    model = gan(d_norm="spectral")
+    layers = [m for m in model.D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(hasattr(m, "parametrizations") for m in layers)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.D.modules())
+    with torch.no_grad():
+        for m in layers:  # far from 1 before: the raw weights are not normalised
+            m.parametrizations.weight.original.mul_(5.0)
+    model.train()
+    for _ in range(60):
+        model.D(torch.randn(4, 1, 8, 8))
+    for m in layers:
+        w = m.weight.detach()
+        sigma = torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=0.02), (m, sigma)
+        raw = m.parametrizations.weight.original.detach()
+        assert torch.linalg.matrix_norm(raw.reshape(raw.shape[0], -1), ord=2).item() > 1.5
+
+
+def test_r1_on_an_analytic_critic_equals_its_closed_form():
+    """D(x) = ½‖x‖² has ∇D(x) = x, so R1 = γ/2 · mean ‖x‖² over the real samples (fakes unused)."""
+    real, fake = torch.randn(6, 3), torch.randn(6, 3)
+    critic = lambda t: 0.5 * t.pow(2).sum(1, keepdim=True)  # noqa: E731
+    expected = 0.5 * 4.0 * real.pow(2).sum(1).mean().item()
+    assert losses.r1_penalty(critic, real, fake, None, gamma=4.0).item() == pytest.approx(expected, rel=1e-6)
+    w = torch.nn.Parameter(torch.tensor([[1.0], [2.0], [2.0]]))  # linear: ‖∇D‖² = ‖w‖² = 9 everywhere
+    r1 = losses.r1_penalty(lambda t: t @ w, real, fake, None, gamma=2.0)
+    assert r1.item() == pytest.approx(9.0, rel=1e-6)
+    (grad,) = torch.autograd.grad(r1, w)  # differentiable w.r.t. the critic: d(‖w‖²)/dw = 2w
+    assert torch.allclose(grad, 2 * w.detach())
+
+
+def test_lazy_r1_is_applied_k_times_weighted_on_exactly_every_kth_step():
+    w = torch.tensor([[1.0], [2.0], [2.0]])
+    real, fake = torch.randn(5, 3), torch.randn(5, 3)
+    game = games.game("r1", {"r1_gamma": 2.0, "r1_every": 4})
+    plain = game.d_loss(real @ w, fake @ w).item()
+    for step in range(9):
+        loss, logs = games.critic_loss(game, lambda t: t @ w, real, fake, torch.rand, step=step)
+        if step % 4 == 0:
+            assert logs["gp"].item() == pytest.approx(4 * 9.0, rel=1e-6)
+            assert loss.item() == pytest.approx(plain + 36.0, rel=1e-6)
+        else:
+            assert "gp" not in logs and loss.item() == pytest.approx(plain, rel=1e-6)
+    every = games.game("r1", {"r1_gamma": 2.0})
+    assert games.critic_loss(every, lambda t: t @ w, real, fake, torch.rand, step=3)[1]["gp"].item() == \
+        pytest.approx(9.0, rel=1e-6)
+
+
+def test_lazy_r1_run_resumes_bit_exactly(tmp_path):
+    opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides={"loss": "r1", "r1_every": 3, "width": 8})
+    genlab.train("gan", "digits", out=tmp_path / "straight", steps=8, **opts)
+    genlab.train("gan", "digits", out=tmp_path / "split", steps=4, **opts)
+    genlab.train("gan", "digits", out=tmp_path / "split", steps=8, resume=True, **opts)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+
+
+def test_upsampling_generator_and_two_learning_rates():
+    model = gan(g_up="upsample", lr_d=4e-4)
+    mods = list(model.G.modules())
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in mods)
+    assert any(isinstance(m, torch.nn.Upsample) for m in mods)
+    assert model.G(torch.randn(3, model.latent_dim)).shape == (3, 1, 8, 8)
+    opts = model.configure_optimizers(1e-4)  # the run's --lr
+    assert [g["lr"] for g in opts["d"].param_groups] == [4e-4] and [g["lr"] for g in opts["g"].param_groups] == [1e-4]
+    same = gan().configure_optimizers()  # lr_d 0: the critic at lr
+    assert same["d"].param_groups[0]["lr"] == same["g"].param_groups[0]["lr"] == 2e-4
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ("r1_every=0", "r1_every must be a positive integer"),
+    ("r1_gamma=-1", "r1_gamma must be >= 0"),
+    ("d_norm=group", "valid: auto, batch, layer, none, spectral"),
+    ("g_up=pixelshuffle", "valid: transposed, upsample"),
+    ("lr_d=-0.1", "lr, lr_d must be >= 0"),
+])
+def test_bad_values_are_refused_in_one_line(tmp_path, capsys, setting, words):
+    extra = ["--set", "loss=r1"] if setting.startswith("r1") else []
+    line = expect_user_error(capsys, "train", "gan", "--data", "digits", "--steps", "2", "--out", tmp_path / "r",
+                             "--set", setting, *extra, unchanged=tmp_path)
+    assert words in line
+
+
+def test_batchnorm_with_a_per_sample_penalty_is_refused(tmp_path, capsys):
+    line = expect_user_error(capsys, "train", "gan", "--data", "digits", "--steps", "2", "--out", tmp_path / "r",
+                             "--set", "loss=wgan-gp", "--set", "d_norm=batch", unchanged=tmp_path)
+    assert "d_norm=batch cannot be used with loss=wgan-gp" in line and "spectral" in line

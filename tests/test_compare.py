@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from genlab.comparison import compare, markdown, parse_entry, summarise
+from genlab.comparison import compare, parse_entry, summarise
+from genlab.leaderboard import markdown
 from genlab.errors import BadInputError, UnknownNameError
 from helpers import run_main as call
 

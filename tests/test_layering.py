@@ -36,3 +36,18 @@ def test_the_run_folder_module_is_low():
             "genlab.report", "genlab.training.trainer", "genlab.demo")
     got = _imports(SRC / "runs.py")
     assert not [n for n in got for h in high if n == h or n.startswith(h + ".")], got
+
+
+def test_no_private_name_is_imported_across_modules():
+    offenders = []
+    for p in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genlab"):
+                offenders += [f"{p.relative_to(SRC)}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offenders, offenders
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

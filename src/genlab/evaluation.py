@@ -24,10 +24,11 @@ from torch import Tensor
 
 from genlab import __version__
 from genlab.errors import BadInputError, unknown
-from genlab.io import json_safe
+from genlab.io import atomic_write_text, json_safe
 from genlab.metrics import METRICS, Context, Result, Score, compute
 from genlab.metrics.features import EXTRACTORS, Extractor, classifier_for, get_extractor
 from genlab.metrics.translation import EXTRACTOR_FOR
+from genlab.refine import as_refinement
 from genlab.runs import RUN_SCORES
 
 DEFAULT_N = {"vector": 2500, "image": 1000}  # samples per score; 2,500: the PacGAN protocol (mode counts)
@@ -240,7 +241,6 @@ def evaluate(run_dir: str | Path, *, metrics: str | Iterable[str] | None = None,
             (models with a critic only); every score records it.
     """
     from genlab.runs import load
-    from genlab.refine import as_refinement
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise BadInputError(f"n (--n) must be an integer >= 2, got {n!r}")
@@ -267,7 +267,6 @@ def score_run(run, names: Iterable[str] | None = None, *, n: int | None = None, 
     ``n``: samples, None for ``DEFAULT_N`` (2,500 for vectors, the mode protocol's; 1,000 images).
     The other arguments are :func:`evaluate`'s.
     """
-    from genlab.refine import as_refinement
     from genlab.sampling import check_critic
 
     if isinstance(run, (str, Path)):
@@ -319,8 +318,6 @@ def format_value(v: float) -> str:
     return f"{v:.1f}" if 1e4 <= abs(v) < 1e7 else f"{v:.4g}"
 
 
-
-
 def scores_file(settings: dict) -> str:
     """eval.json for plain samples; eval+dot.json / eval+drs.json for refined ones, so that
     scores with and without refinement are kept side by side."""
@@ -336,8 +333,6 @@ def scores_document(settings: dict, scores: list[Score]) -> str:
 
 
 def write_run_scores(run_dir: str | Path, settings: dict, scores: list[Score]) -> None:
-    from genlab.io import atomic_write_text
-
     atomic_write_text(Path(run_dir) / scores_file(settings), scores_document(settings, scores))
 
 
@@ -393,8 +388,6 @@ def save_eval(run_dir: str | Path, scores: list[Score], *, metrics=None, n=None,
     (the scores say whether they were the EMA ones). A read-only run is left alone.
     Returns the document (what ``eval --json`` writes too)."""
     settings = {"metrics": parse_metrics(metrics), "n": n, "seed": seed, "k": k, "step": run_step(Path(run_dir))}
-    from genlab.refine import as_refinement
-
     refine = as_refinement(refine)
     extra = {"features": features, "weights": str(weights) if weights else None, "ema": any(s.ema for s in scores),
              "refine": refine.to_dict() if refine is not None else None}

@@ -18,15 +18,15 @@ from genlab.errors import BadInputError, unknown
 
 def _inputs(source: Path) -> tuple[Path, list[Path]]:
     """(the folder names are relative to, the image files) for a file or a folder."""
-    from genlab.data.folder import IMAGE_EXTENSIONS, _is_image_name, _visible_files
+    from genlab.data.folder import IMAGE_EXTENSIONS, is_image_name, visible_files
 
     if not source.exists():
         raise BadInputError(f"input {str(source)!r} does not exist; pass an image file or a folder of images")
     if source.is_file():
-        if not _is_image_name(source):
+        if not is_image_name(source):
             raise BadInputError(f"input {str(source)!r} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
         return source.parent, [source]
-    files = [p for p in _visible_files(source) if _is_image_name(p)]
+    files = [p for p in visible_files(source) if is_image_name(p)]
     if not files:
         raise BadInputError(f"no image files in {str(source)!r} "
                             f"(looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)")
@@ -38,14 +38,14 @@ def _load(path: Path, channels: int, size: int) -> torch.Tensor:
     from PIL import Image
 
     from genlab.data.base import uint8_to_unit
-    from genlab.data.folder import _decode, _square
+    from genlab.data.folder import decode, square
 
     try:
-        img = _decode(path)
+        img = decode(path)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise BadInputError(f"cannot read image {str(path)!r} ({type(err).__name__})") from None
     img = img.convert("L" if channels == 1 else "RGB")
-    return uint8_to_unit(_square(img, size))
+    return uint8_to_unit(square(img, size))
 
 
 def _save(x: torch.Tensor, path: Path) -> None:

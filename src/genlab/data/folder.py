@@ -41,7 +41,7 @@ GRAY_MODES = ("1", "L")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
-def _visible_files(top: Path) -> list[Path]:
+def visible_files(top: Path) -> list[Path]:
     """All files under ``top``, hidden ones excluded, in a stable (sorted) order."""
     return [top / name for name, _, _ in listing(top)]
 
@@ -84,7 +84,7 @@ def listing(top: Path) -> cache.Listing:
     return out
 
 
-def _is_image_name(path: Path | str) -> bool:
+def is_image_name(path: Path | str) -> bool:
     name = path if isinstance(path, str) else path.name
     return name.lower().endswith(IMAGE_EXTENSIONS)  # visible names only: ".png" alone is hidden
 
@@ -105,7 +105,7 @@ class _Under(Sequence):
         return self.top / self.names[i]
 
 
-def _decode(path: Path):
+def decode(path: Path):
     """Open and fully decode one image as an 8-bit PIL image in mode "L" or "RGB"."""
     from PIL import Image
 
@@ -123,7 +123,7 @@ def _decode(path: Path):
         return img.convert("L" if img.mode in GRAY_MODES else "RGB")
 
 
-def _square(img, size: int) -> torch.Tensor:
+def square(img, size: int) -> torch.Tensor:
     """PIL image -> uint8 (C, size, size): shorter side to ``size``, then the centre crop."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
@@ -141,12 +141,12 @@ def decode_file(path: Path, size: int) -> tuple[np.ndarray | None, str]:
     from PIL import Image
 
     try:
-        img = _decode(path)
+        img = decode(path)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         # UnidentifiedImageError and "image file is truncated" are OSErrors; some
         # decoders raise SyntaxError or ValueError on malformed headers.
         return None, type(err).__name__
-    return _square(img, size).numpy(), ""
+    return square(img, size).numpy(), ""
 
 
 def _class_folders(images: list[str]) -> list[str]:
@@ -174,7 +174,7 @@ def folder(arg=None, *, image_size=None, root=None, download=False, seed=0, spli
 
     files_now = listing(top)  # relative names: a large folder is handled as strings, not Paths
     names = [name for name, _, _ in files_now]
-    images = [_is_image_name(n) for n in names]
+    images = [is_image_name(n) for n in names]
     skipped = [(top / n, "not an image file") for n, ok in zip(names, images) if not ok]
     candidates = [n for n, ok in zip(names, images) if ok]
     class_names = _class_folders(candidates)

@@ -42,7 +42,7 @@ def leaderboard(board) -> str:
     of each column in bold."""
     if not (isinstance(board, dict) and isinstance(board.get("rows"), dict) and "columns" in board):
         return "<h3>Leaderboard</h3>" + json_tables(board)  # not a genlab leaderboard: shown as it is
-    from genlab.comparison import caption, cells, fmt
+    from genlab.leaderboard import caption, cells, fmt
 
     rows_in = {label: {**r, "metrics": {c: _summary(s) for c, s in r.get("metrics", {}).items()}}
                for label, r in board["rows"].items()}

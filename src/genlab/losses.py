@@ -120,7 +120,3 @@ def recon_bce(logits: Tensor, x: Tensor) -> Tensor:
     from decoder logits; (B, ...) -> (B,). This is -log p(x|z) in nats for binary-ish images."""
     target = (x + 1) / 2
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(dim=1)
-
-
-RECON = {"mse": recon_mse, "bce": recon_bce}
-

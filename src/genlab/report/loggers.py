@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Protocol
 
 from genlab.errors import BadInputError
 
@@ -25,14 +24,6 @@ LOGGERS = ("csv", "tensorboard")
 TENSORBOARD_DIR = "tensorboard"
 MISSING_TENSORBOARD = ("--logger tensorboard needs the tensorboard package, which is not installed; "
                        "pip install 'genlab[tensorboard]' or use --logger csv")
-
-
-class Logger(Protocol):
-    def scalars(self, step: int, row: dict) -> None: ...
-
-    def samples(self, step: int, x, *, real=None, modes=None, title: str = "") -> None: ...
-
-    def close(self) -> None: ...
 
 
 def tensorboard_available() -> bool:

@@ -1,0 +1,100 @@
+"""Quality against time from tune_images rows: one JSON document and one figure.
+
+    python scripts/plot_curves.py runs/tune/r2_a.jsonl runs/tune/r2_b.jsonl \
+        --json docs/figures/quality_vs_time.json --png docs/figures/quality_vs_time.png \
+        [--time-scale 0.62]
+
+Each row of ``scripts/tune_images.py --curve K`` holds the run's scores at K checkpoints with the
+training time at each. ``--time-scale`` converts those times to the clock the figure states
+(the study runs one thread per process, two processes at once; the scale is the ratio of a
+recipe's step time alone on 2 cores to its step time in the study, measured by the caller and
+written into the JSON). Rows of one (model, data, settings) with several seeds are averaged at
+equal checkpoints; the figure shows FD as a multiple of the real-vs-real floor (log scale), the
+classifier score, and the classes holding >= 5% of the samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+KEYS = ("fd", "cls_score", "confidence", "classes_5pct", "min_share", "class_acc")
+
+
+def label(row: dict) -> str:
+    settings = {k: v for k, v in row["settings"].items() if k != "steps"}
+    text = ", ".join(f"{k}={v}" for k, v in settings.items())
+    return f"{row['model']} on {row['data']}" + (f" ({text})" if text else "")
+
+
+def curves(rows: list[dict], scale: float) -> list[dict]:
+    groups = defaultdict(list)
+    for r in rows:
+        if r.get("curve"):
+            groups[label(r)].append(r)
+    out = []
+    for name, rs in groups.items():
+        points = []
+        for i in range(min(len(r["curve"]) for r in rs)):
+            at = [r["curve"][i] for r in rs]
+            p = {"step": at[0]["step"], "minutes": round(scale * statistics.mean(a["time_s"] for a in at) / 60, 2)}
+            for k in KEYS:
+                vals = [a[k] for a in at if k in a]
+                if vals:
+                    p[k] = round(statistics.mean(vals), 4)
+            p["fd_over_floor"] = round(p["fd"] / statistics.mean(r["fd_floor"] for r in rs), 2)
+            points.append(p)
+        out.append({"label": name, "model": rs[0]["model"], "data": rs[0]["data"], "settings": rs[0]["settings"],
+                    "seeds": sorted(r["seed"] for r in rs), "points": points})
+    return out
+
+
+def plot(doc: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), dpi=100)
+    for c in doc["curves"]:
+        t = [p["minutes"] for p in c["points"]]
+        for ax, key in zip(axes, ("fd_over_floor", "cls_score", "classes_5pct")):
+            ax.plot(t, [p[key] for p in c["points"]], marker="o", ms=3, label=c["label"])
+    for ax, title in zip(axes, ("FD / real-vs-real floor (log)", "classifier score (real ~9)", "classes with >= 5% of samples")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"minutes ({doc['clock']})", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].axhline(3, color="k", ls=":", lw=1)
+    axes[2].axhline(10, color="k", ls=":", lw=1)
+    axes[2].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("rows", nargs="+", type=Path)
+    p.add_argument("--json", type=Path, required=True)
+    p.add_argument("--png", type=Path)
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--clock", default="one thread per run, two runs at once")
+    args = p.parse_args()
+    rows = [json.loads(line) for f in args.rows for line in f.read_text().splitlines() if line.strip()]
+    doc = {"clock": args.clock, "time_scale": args.time_scale, "curves": curves(rows, args.time_scale)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.png:
+        plot(doc, args.png)
+    for c in doc["curves"]:
+        last = c["points"][-1]
+        print(f"{c['label']}: {last['minutes']} min, FD {last['fd_over_floor']}x floor, "
+              f"score {last['cls_score']}, classes>=5% {last['classes_5pct']}")
+
+
+if __name__ == "__main__":
+    main()

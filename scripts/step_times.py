@@ -7,7 +7,7 @@ Each variant (a family, a data set and settings over its recipe) is trained twic
 with the recipe's own defaults (sample figures, checkpoints and all), for ``--short`` and
 ``--long`` steps; the difference of the two wall times over the difference of the steps is the
 time of one step, and what is left of the short run is the fixed cost (start-up, data, the last
-figure and checkpoint). Run it with nothing else on the machine: it prints one JSON line per
+figure and checkpoint; a 2-step run before them warms up imports and data). Run it with nothing else on the machine: it prints one JSON line per
 variant with ``ms_per_step``, ``fixed_s`` and the thread count.
 """
 
@@ -40,6 +40,7 @@ def main() -> None:
         settings = json.loads(v)
         model, data = settings.pop("model"), settings.pop("data")
         with tempfile.TemporaryDirectory() as tmp:
+            timed(model, data, settings, 2, Path(tmp))  # imports, data and kernels warmed up, not timed
             short = timed(model, data, settings, args.short, Path(tmp))
             long = timed(model, data, settings, args.long, Path(tmp))
         ms = 1000 * (long - short) / (args.long - args.short)

@@ -36,9 +36,12 @@ from support.common import emit, log, parser
 # name: (model, data, overrides, batch, steps, warm) for full and quick mode
 WORKLOADS = {
     "gan2d_grid25": {"full": ("gan", "grid25", {}, 64, 3000, 500), "quick": ("gan", "grid25", {}, 64, 60, 20)},
-    # the shapes recipe's DiffAugment and EMA are switched off: the plain loop does neither
-    "dcgan32_shapes": {"full": ("gan", "shapes", {"width": 64, "augment": ""}, 64, 60, 10),
-                       "quick": ("gan", "shapes", {"width": 8, "latent_dim": 16, "augment": ""}, 16, 20, 10)},
+    # the shapes recipe's DiffAugment, EMA and PacGAN packs are switched off (the plain loop does
+    # none of them), and its nets kept as they were measured: transposed convolutions, 64-d noise
+    "dcgan32_shapes": {"full": ("gan", "shapes", {"width": 64, "latent_dim": 64, "augment": "", "pack": 1,
+                                                  "g_up": "transposed"}, 64, 60, 10),
+                       "quick": ("gan", "shapes", {"width": 8, "latent_dim": 16, "augment": "", "pack": 1,
+                                                   "g_up": "transposed"}, 16, 20, 10)},
 }
 LOG_EVERY = 10
 # steps per paired window (see ``paired``): about a second of each loop

@@ -54,6 +54,20 @@ def curves(rows: list[dict], scale: float, step_ms: dict | None = None) -> list[
     return out
 
 
+def table(rows: list[dict]) -> str:
+    """The study's rows as a Markdown table, best FD first: final (EMA) scores, one row per run."""
+    out = ["| model | settings over the recipe | seed | steps | wall s (shared) | FD | FD / floor | score | confidence | classes >= 5% | rarest | class acc |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["final"]["fd"] / r["fd_floor"]):
+        f = r["final"]
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k != "steps") or "(the recipe)"
+        acc = f"{f['class_acc']:.3f}" if "class_acc" in f else ""
+        out.append(f"| {r['model']} | {settings} | {r['seed']} | {f['step']:,} | {r['wall_s']:.0f} | {f['fd']:.2f} | "
+                   f"{f['fd'] / r['fd_floor']:.1f}x | {f['cls_score']:.2f} | {f['confidence']:.3f} | "
+                   f"{f['classes_5pct']} | {100 * f['min_share']:.1f}% | {acc} |")
+    return "\n".join(out)
+
+
 def plot(doc: dict, path: Path) -> None:
     import matplotlib
 
@@ -81,13 +95,17 @@ def plot(doc: dict, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("rows", nargs="+", type=Path)
-    p.add_argument("--json", type=Path, required=True)
+    p.add_argument("--json", type=Path)
     p.add_argument("--png", type=Path)
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--step-ms", type=json.loads, default=None, help="JSON {label or model: ms per step alone}")
     p.add_argument("--clock", default=None)
+    p.add_argument("--table", action="store_true", help="print the rows as a Markdown table and stop")
     args = p.parse_args()
     rows = [json.loads(line) for f in args.rows for line in f.read_text().splitlines() if line.strip()]
+    if args.table:
+        print(table(rows))
+        return
     clock = args.clock or ("2 cores alone: steps x measured step time" if args.step_ms else
                            "one thread per run, several runs at once")
     doc = {"clock": clock, "step_ms": args.step_ms, "curves": curves(rows, args.time_scale, args.step_ms)}

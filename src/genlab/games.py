@@ -191,7 +191,8 @@ def critic_loss(g: Game, critic, real: Tensor, fake: Tensor, rand, *, details: b
     if thr is None and details:
         logs["wasserstein"] = real_out.mean() - fake_out.mean()
         thr = 0.5 * (real_out.mean() + fake_out.mean())
-    if g.penalty is not None and step % g.penalty_every == 0:
+    # the step is read only by a lazy penalty: a compiled critic loss is not guarded on it otherwise
+    if g.penalty is not None and (g.penalty_every == 1 or step % g.penalty_every == 0):
         eps = rand(len(real), *([1] * (real.dim() - 1)))  # one ε per critic input
         logs["gp"] = g.penalty(critic, real, fake, eps) * g.penalty_every
         loss = loss + logs["gp"]

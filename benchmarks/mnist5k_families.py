@@ -3,8 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/mnist5k_families.py [--quick] [--seeds 3] [--steps N] [--width W]
 
 With no options each family trains exactly what ``genlab train MODEL --data mnist5k`` trains (its
-mnist5k preset: the GANs' 32-wide DCGAN nets, 64-d noise, DiffAugment and EMA; the VAE's and
-AE's own), so the table is the quality of the defaults. ``--steps``/``--width``/``--latent`` set
+mnist5k preset, as ``genlab models --recipes`` lists it), so the table is the quality of the defaults;
+cgan and cvae also report ``class_accuracy`` (does ``--class k`` draw a k?). ``--steps``/``--width``/``--latent`` set
 those for every family instead. Features come from the shipped mnist5k classifier
 (``fd_mnist5k_cls`` ...): these are not Inception FIDs and are not comparable with published
 MNIST FIDs, only with each other; the held-out digits' own scores are printed beside them.
@@ -18,7 +18,7 @@ import time
 
 from support.common import board_stats, emit, log, parser, work_dir
 
-MODELS = ["vae", "gan", "lsgan", "wgan-gp", "ae"]
+MODELS = ["vae", "gan", "lsgan", "wgan-gp", "ae", "cgan", "cvae"]
 
 # Lucic et al. 2018 (Inception FID on MNIST, best model): for orientation only, another feature space.
 PUBLISHED_INCEPTION_FID = {"gan (nonsaturating)": 6.8, "lsgan": 7.8, "wgan-gp": 20.3}
@@ -52,11 +52,30 @@ def main(argv=None) -> None:
         times = [float(list(csv.DictReader(open(f)))[-1]["time"])
                  for f in (work_dir(args) / "runs" / label.replace(":", "-")).glob("seed*/metrics.csv")]
         models[label]["train_s"] = sum(times) / len(times) if times else None
+        models[label].update(class_accuracy(work_dir(args) / "runs" / label.replace(":", "-"), n))
     results = {"steps": steps or "preset", "columns": board["columns"], "models": models,
                "held_out_digits": real_scores(n)}
     emit(args, results, started, settings={"seeds": seeds, "n": n, "k": k, **sizes,
                                            "reference": "mnist5k:test (500 held-out digits)"},
          published_inception_fid=PUBLISHED_INCEPTION_FID)
+
+
+def class_accuracy(folder, n: int) -> dict:
+    """A conditional family's share of samples drawn for class k that read as k (mean over classes
+    and seeds, as ``genlab eval --metrics class_accuracy`` scores each seed); {} for the others."""
+    from genlab.comparison import summarise
+    from genlab.evaluation import evaluate
+    from genlab.runs import load
+
+    runs = sorted(folder.glob("seed*/"))
+    if not runs or not load(runs[0]).model.conditional:
+        return {}
+    values = []
+    for run in runs:
+        seed = int(run.name[len("seed"):])
+        values += [s.value for s in evaluate(run, metrics=["class_accuracy"], n=n, seed=seed)
+                   if s.metric == "class_accuracy" and getattr(s, "label", None) is None]
+    return {"class_accuracy": summarise(values)}
 
 
 def real_scores(n: int) -> dict:

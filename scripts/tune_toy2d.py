@@ -4,7 +4,8 @@
         --variant '{"steps": 6000, "lr_decay": 0.3}' [--variant ...] [--seeds 1] >> runs/tune.jsonl
 
 Prints one JSON line per (variant, seed): settings, wall seconds of the whole train call,
-modes / HQ share / reverse KL of the raw generator (and of the EMA one when trained with it).
+modes / HQ share / reverse KL of the raw generator (and of the EMA one when trained with it), and
+the run's curve: the trainer's live mode count (1,000 samples) and loop seconds along the run.
 """
 
 from __future__ import annotations
@@ -57,8 +58,18 @@ def main() -> None:
                         s["acceptance"] = rec["acceptance"]
                     row[("ema" if ema else "raw") + ("" if method == "none" else "+" + method)] = {
                         k: round(float(val), 4) for k, val in s.items()}
+            row["curve"] = live_curve(out / "metrics.csv")
             print(json.dumps(row), flush=True)
             shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def live_curve(metrics_csv: Path) -> list[dict]:
+    """The metrics rows that carry the live mode count: step, loop seconds, modes."""
+    import csv
+
+    rows = [r for r in csv.DictReader(open(metrics_csv)) if r.get("modes") not in (None, "")]
+    return [{"step": int(r["step"]), "time_s": round(float(r["time"]), 1), "modes": float(r["modes"])}
+            for r in rows]
 
 
 if __name__ == "__main__":

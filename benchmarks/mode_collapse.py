@@ -2,13 +2,15 @@
 
     OMP_NUM_THREADS=1 python benchmarks/mode_collapse.py [--quick] [--data ring8,grid25]
         [--seeds 3] [--best-seeds 10] [--best wgan-gp] [--refine none,dot,drs] [--config PRESET.yaml]
+        [--families gan:minimax,gan,lsgan,wgan-gp,vae]
 
 Every family with the library's default settings (``--seeds`` each), and the best configuration
 (``--best``, a compare entry such as ``gan`` or ``gan:pack=2``) over ``--best-seeds`` seeds, scored
 plain and with each critic-guided refinement. 2,500 samples per score, mean ± standard error over
 seeds, each run's training-loop seconds (metrics.csv), next to the published PacGAN and VEEGAN
 rows. Runs are reused or resumed when the script is started again; ``--data`` picks one data set,
-so the two can run side by side, one thread each.
+so the two can run side by side, one thread each. ``--families`` re-runs some rows only (the
+ones a changed recipe moves); ``--best none`` leaves the best configuration out.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def main(argv=None) -> None:
     p = parser(__doc__, "mode_collapse")
     p.add_argument("--data", default=",".join(DATA), help="comma list [ring8,grid25]")
     p.add_argument("--seeds", type=int, default=None, help="seeds per family [3; quick 1]")
-    p.add_argument("--best", default="wgan-gp", help="the best configuration, a compare entry [wgan-gp]")
+    p.add_argument("--families", default=",".join(FAMILIES), help=f"comma list [{','.join(FAMILIES)}]")
+    p.add_argument("--best", default="wgan-gp", help="the best configuration, a compare entry, or none [wgan-gp]")
     p.add_argument("--best-seeds", type=int, default=None, help="seeds of the best configuration [10; quick 1]")
     p.add_argument("--refine", default="none,dot,drs", help="scores of the best configuration [none,dot,drs]")
     p.add_argument("--steps", type=int, default=None, help="training steps [the library default; quick 10]")
@@ -65,14 +68,19 @@ def main(argv=None) -> None:
 
     started = time.perf_counter()
     results = {}
-    families = [f for f in FAMILIES if f != args.best]
+    families = [f for f in args.families.split(",") if f and f != args.best]
     for data in args.data.split(","):
         common = dict(data=data, steps=steps, n=n, metrics=METRICS, config=args.config, figures=not args.quick, log=log)
         log(f"== {data}: {len(families)} families x {seeds} seeds; {args.best} x {best_seeds} seeds")
-        fam = compare(families, seeds=seeds, out=work_dir(args) / data / "families", **common)
-        best = compare([args.best], seeds=best_seeds, out=work_dir(args) / data / "best", refine=args.refine, **common)
-        rows = {**board_stats(fam, METRICS), **board_stats(best, METRICS)}
-        for board, where in ((fam, "families"), (best, "best")):
+        boards = []
+        if families:
+            fam = compare(families, seeds=seeds, out=work_dir(args) / data / "families", **common)
+            boards.append((fam, "families"))
+        if args.best != "none":
+            boards.append((compare([args.best], seeds=best_seeds, out=work_dir(args) / data / "best",
+                                   refine=args.refine, **common), "best"))
+        rows = {label: row for board, _ in boards for label, row in board_stats(board, METRICS).items()}
+        for board, where in boards:
             for label, row in board["rows"].items():
                 folder = work_dir(args) / data / where / RUNS / parse_entry(label.split("+")[0]).folder
                 secs = loop_seconds(folder)
@@ -83,7 +91,8 @@ def main(argv=None) -> None:
         results[data] = {"models": rows}
     published = {d: {m: dict(zip(("modes", "modes_se", "hq", "reverse_kl"), v)) for m, v in r.items()}
                  for d, r in PUBLISHED.items()}
-    emit(args, results, started, settings={"seeds": seeds, "best": args.best, "best_seeds": best_seeds,
+    emit(args, results, started, settings={"seeds": seeds, "families": families, "best": args.best,
+                                           "best_seeds": best_seeds,
                                            "refine": args.refine, "n": n, "config": args.config, "metrics": METRICS},
          published=published)
 

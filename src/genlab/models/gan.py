@@ -109,10 +109,12 @@ class GAN(GenerativeModel):
     parts = {"d": ("D",), "g": ("G",)}
     ema_part = "G"
     critic_norm = "batch"  # DCGAN discriminator, unless the game needs another
-    # 2-D recipe, tuned on grid25 for about two CPU-minutes (docs/benchmarks.md, tuning runs):
-    # a batch of 64 holds 2-3 points per mode, 256 lets D see every mode; 128-wide nets run twice
-    # the updates of 256-wide ones in the same time and end sharper (6,000 steps: 43% HQ vs 27%
-    # at 3,000 with 256); the lr falling to 0 over the second half settles the oscillation.
+    # 2-D recipe, tuned on grid25 (docs/benchmarks.md, tuning runs): a batch of 64 holds 2-3 points
+    # per mode, 256 lets D see every mode; 128-wide nets run twice the updates of 256-wide ones in
+    # the same time and end sharper; the lr falling to 0 over the second half settles the
+    # oscillation. Steps from the step time measured alone (4.5 ms): the modes found stop rising
+    # after ~5,000 steps while HQ keeps rising slowly (6,000: 43%; 12,000: 67%; 24,000: 77%, with
+    # 21-23 modes each), so 12,000 steps, about a minute, where the curve has nearly flattened.
     # Image recipes (mnist5k, shapes), from the study in docs/benchmarks.md ("The image recipe
     # study"): 32-wide DCGAN nets with one size-keeping 3x3 convolution per scale (conv_depth 1:
     # FD 0.59 / 0.73 over two seeds at 6,000 steps against 2.96 for 48-wide nets and 3.7 without),
@@ -121,7 +123,7 @@ class GAN(GenerativeModel):
     # (70 ms on mnist5k). On shapes the plain critic collapsed to 2-3 of the 4 classes; PacGAN
     # packs of 2 and an upsampling generator kept all four (the best of the shapes rows, still
     # far from the data).
-    presets = {"vector": {"batch_size": 256, "hidden": 128, "steps": 6000, "lr_decay": 0.5},
+    presets = {"vector": {"batch_size": 256, "hidden": 128, "steps": 12000, "lr_decay": 0.5},
                "mnist5k": IMAGE_RECIPE | {"conv_depth": 1, "lr": 4e-4, "steps": 7500},
                "shapes": IMAGE_RECIPE | {"pack": 2, "g_up": "upsample", "lr": 4e-4, "steps": 7500,
                                          "augment": "color,translation,cutout"}}
@@ -225,7 +227,8 @@ class LSGAN(GAN):
     # images: the least-squares game at the GAN's lr 4e-4 was not run; at 2e-4 with an upsampling
     # G and conv_depth 1 it reached FD 1.78 in 3,000 steps (99 ms each on mnist5k). On shapes the
     # GAN's recipe, not measured with this game.
-    presets = {**GAN.presets,
+    # 2-D: the GAN's recipe with the steps of its 6.3 ms step in about a minute
+    presets = {**GAN.presets, "vector": GAN.presets["vector"] | {"steps": 9000},
                "mnist5k": IMAGE_RECIPE | {"conv_depth": 1, "g_up": "upsample", "steps": 5000}}
 
 
@@ -241,8 +244,9 @@ class WGANGP(GAN):
     # On 2-D data, the settings of the authors' released toy experiments (gan_toy.py): λ = 0.1
     # ("smaller lambda seems to help for toy tasks specifically"), Adam β1 = 0.5, batch 256.
     # Measured here on grid25 at 3,000 steps: all 25 modes with these, 17 with the image defaults.
-    # Five critic updates per step: 1,400 steps of the 128-wide nets fit about two CPU-minutes;
-    # its mass per mode is the most even of the families, which critic-guided sampling keeps.
+    # Five critic updates per step (29 ms alone): 1,400 steps, about 45 s; at 4,000 steps the plain
+    # samples were no better (20 modes, 6.6% HQ) and DOT's already at 98-100% HQ, so it stays.
+    # Its mass per mode is the most even of the families, which critic-guided sampling keeps.
     presets = {"vector": {"batch_size": 256, "gp_weight": 0.1, "beta1": 0.5, "hidden": 128, "steps": 1400,
                           "lr_decay": 0.5},
                # images: one critic step per G step at DCGAN's Adam (2e-4, β1 0.5) and an upsampling G

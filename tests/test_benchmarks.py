@@ -17,8 +17,10 @@ EXPECTED = {
     and {"modes", "hq", "reverse_kl"} <= set(r["ring8"]["models"]["vae"])
     and r["grid25"]["models"]["wgan-gp+drs"]["acceptance"]["mean"] > 0
     and r["grid25"]["models"]["wgan-gp"]["seeds"] == 1,
-    "mnist5k_families": lambda r: set(r["models"]) == {"vae", "gan", "lsgan", "wgan-gp", "ae"}
-    and "fd_mnist5k_cls" in r["models"]["gan"] and "nll" in r["models"]["vae"] and "psnr" in r["models"]["ae"],
+    "mnist5k_families": lambda r: set(r["models"]) == {"vae", "gan", "lsgan", "wgan-gp", "ae", "cgan", "cvae"}
+    and "fd_mnist5k_cls" in r["models"]["gan"] and "nll" in r["models"]["vae"] and "psnr" in r["models"]["ae"]
+    and all(0 <= r["models"][m]["class_accuracy"]["mean"] <= 1 for m in ("cgan", "cvae"))
+    and "class_accuracy" not in r["models"]["gan"],
     "iwae_gap": lambda r: set(r) == {"vae", "iwae-k5", "iwae-k50"}
     and all(v["nll"] <= v["neg_elbo"] for v in r.values()),
     "lessons": lambda r: set(r) == {"minimax", "lsgan_grad", "wgan_stability", "vae_vs_gan", "reparam", "conditional"}

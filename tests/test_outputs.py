@@ -147,7 +147,7 @@ def test_settings_that_would_not_apply_or_disagree_are_refused(tmp_path):
 def test_recipes_are_listed_and_the_help_says_the_recipe_decides():
     r = genlab("models", "--recipes")
     assert r.returncode == 0
-    assert "on mnist5k:" in r.stdout and "ema=True" in r.stdout and "steps=6000" in r.stdout
+    assert "on mnist5k:" in r.stdout and "ema=True" in r.stdout and "steps=12000" in r.stdout
     assert "recipe" in genlab("train", "--help").stdout
 
 

@@ -189,7 +189,9 @@ def conditional(args, work: Path) -> dict:
         for run in runs:
             loaded = genlab.load(run)
             m = getattr(loaded, "model", loaded)
-            per_seed.append([float((clf.predict(draw(m, 100, seed=1, label=k)) == k).double().mean())
+            seed = json.loads((run / "config.json").read_text())["train"]["seed"]
+            # fresh noise per class, drawn as `genlab eval --metrics class_accuracy` draws it
+            per_seed.append([float((clf.predict(draw(m, 100, seed=seed + k, label=k)) == k).double().mean())
                              for k in range(10)])
         per_class = [statistics.fmean(col) for col in zip(*per_seed)]
         out[model] = {"class_accuracy": statistics.fmean(per_class), "per_class": per_class,

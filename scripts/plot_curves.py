@@ -2,13 +2,16 @@
 
     python scripts/plot_curves.py runs/tune/r2_a.jsonl runs/tune/r2_b.jsonl \
         --json docs/figures/quality_vs_time.json --png docs/figures/quality_vs_time.png \
-        [--step-ms '{"gan": 21.5, "vae": 9.0}']
+        [--step-ms '{"gan": 21.5, "vae": 9.0}'] [--floor '{"mnist5k": 0.226}']
 
 Each row of ``scripts/tune_images.py --curve K`` holds the run's scores at K checkpoints with the
 training time at each, taken while several study processes shared the cores. ``--step-ms`` puts
 the curves on the clock users see instead: milliseconds per step of each family (a curve's
 label, or its model name) measured alone on 2 cores (``scripts/step_times.py``); a checkpoint's
-minutes are then its step times that figure. Rows of one (model, data, settings) with several seeds are averaged at
+minutes are then its step times that figure, and only the curves it names are drawn (one clock per
+figure). ``--floor`` replaces the rows' real-vs-real FD floor per data set (rows recorded before
+tune_images.py measured the floor like for like: n training images against the held-out split, as
+the samples are scored). Rows of one (model, data, settings) with several seeds are averaged at
 equal checkpoints; the figure shows FD as a multiple of the real-vs-real floor (log scale), the
 classifier score, and the classes holding >= 5% of the samples.
 """
@@ -33,7 +36,7 @@ def label(row: dict) -> str:
 def curves(rows: list[dict], scale: float, step_ms: dict | None = None) -> list[dict]:
     groups = defaultdict(list)
     for r in rows:
-        if r.get("curve"):
+        if r.get("curve") and (step_ms is None or label(r) in step_ms or r["model"] in step_ms):
             groups[label(r)].append(r)
     out = []
     for name, rs in groups.items():
@@ -94,25 +97,42 @@ def plot(doc: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("rows", nargs="+", type=Path)
+    p.add_argument("rows", nargs="*", type=Path)
+    p.add_argument("--replot", type=Path, help="redraw a document this script wrote (with --floor: on that floor)")
     p.add_argument("--json", type=Path)
     p.add_argument("--png", type=Path)
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--step-ms", type=json.loads, default=None, help="JSON {label or model: ms per step alone}")
+    p.add_argument("--floor", type=json.loads, default=None, help="JSON {data: real-vs-real FD floor}")
     p.add_argument("--clock", default=None)
     p.add_argument("--table", action="store_true", help="print the rows as a Markdown table and stop")
     args = p.parse_args()
+    if args.replot:
+        doc = json.loads(args.replot.read_text())
+        for c in doc["curves"]:
+            for q in c["points"]:
+                floor = (args.floor or {}).get(c["data"])
+                q["fd_over_floor"] = round(q["fd"] / floor, 2) if floor else q["fd_over_floor"]
+        doc["floor"] = args.floor or doc.get("floor")
+        return write(doc, args.json or args.replot, args.png)
     rows = [json.loads(line) for f in args.rows for line in f.read_text().splitlines() if line.strip()]
+    for r in rows:
+        r["fd_floor"] = (args.floor or {}).get(r["data"], r["fd_floor"])
     if args.table:
         print(table(rows))
         return
     clock = args.clock or ("2 cores alone: steps x measured step time" if args.step_ms else
                            "one thread per run, several runs at once")
-    doc = {"clock": clock, "step_ms": args.step_ms, "curves": curves(rows, args.time_scale, args.step_ms)}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(doc, indent=1) + "\n")
-    if args.png:
-        plot(doc, args.png)
+    doc = {"clock": clock, "step_ms": args.step_ms, "floor": args.floor,
+           "curves": curves(rows, args.time_scale, args.step_ms)}
+    write(doc, args.json, args.png)
+
+
+def write(doc: dict, json_path: Path, png: Path | None) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(doc, indent=1) + "\n")
+    if png:
+        plot(doc, png)
     for c in doc["curves"]:
         last = c["points"][-1]
         print(f"{c['label']}: {last['minutes']} min, FD {last['fd_over_floor']}x floor, "

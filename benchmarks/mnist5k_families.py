@@ -49,7 +49,7 @@ def main(argv=None) -> None:
                     overrides=sizes, figures=not q, log=log)
     models = board_stats(board, board["columns"])
     for label in models:  # training seconds per run (the metrics.csv clock), mean over seeds
-        times = [float(list(csv.DictReader(open(f)))[-1]["time"])
+        times = [float(list(csv.DictReader(f.read_text().splitlines()))[-1]["time"])
                  for f in (work_dir(args) / "runs" / label.replace(":", "-")).glob("seed*/metrics.csv")]
         models[label]["train_s"] = sum(times) / len(times) if times else None
         models[label].update(class_accuracy(work_dir(args) / "runs" / label.replace(":", "-"), n))
@@ -80,7 +80,8 @@ def class_accuracy(folder, n: int) -> dict:
 
 def real_scores(n: int) -> dict:
     """The classifier's scores of real digits (n drawn from the training split) against the held-out
-    ones, and the FD floor: two disjoint real halves of the same size."""
+    ones (scored exactly like the samples: the like-for-like FD floor), and the FD between two
+    disjoint real halves of n each."""
     import torch
 
     from genlab.data import load_data

@@ -27,8 +27,9 @@ from genlab.io import atomic_write_text
 # the recipe's), then digits and one translation at fewer steps than their recipes (the short end
 # of their quality-against-time curves in docs/benchmarks.md) so that the whole demo stays within
 # ten minutes on 2 cores. WGAN-GP and LSGAN are shown on the 2-D data only: their digit curves
-# need most of their recipes (WGAN-GP is still noise at 600 steps, FD 50; LSGAN the slowest step). A row with a refinement
-# trains nothing: it scores and draws the samples of the row above it refined by its critic.
+# need most of their recipes (WGAN-GP is still noise at 600 steps, FD 50; LSGAN has the slowest
+# step). A row with a refinement trains nothing: it scores and draws the samples of the row above
+# it refined by its critic.
 PLAN = [
     ("gan", "grid25", None, {}, None),
     ("gan", "grid25", None, {"loss": "minimax"}, None),

@@ -21,9 +21,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _live_ctrl_c() -> None:
+    """In the child: Ctrl-C live, as in a terminal, even when the suite itself runs where the
+    shell ignores it (a background job of a script), which the child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args, env=None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "genlab", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env or ENV)
+                            stderr=subprocess.PIPE, text=True, env=env or ENV, preexec_fn=_live_ctrl_c)
 
 
 def _error_lines(err: str) -> list[str]:

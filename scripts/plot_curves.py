@@ -110,9 +110,9 @@ def main() -> None:
     if args.replot:
         doc = json.loads(args.replot.read_text())
         for c in doc["curves"]:
-            for q in c["points"]:
-                floor = (args.floor or {}).get(c["data"])
-                q["fd_over_floor"] = round(q["fd"] / floor, 2) if floor else q["fd_over_floor"]
+            floor = (args.floor or {}).get(c["data"])
+            for q in c["points"] if floor else ():
+                q["fd_over_floor"] = round(q["fd"] / floor, 2)
         doc["floor"] = args.floor or doc.get("floor")
         return write(doc, args.json or args.replot, args.png)
     rows = [json.loads(line) for f in args.rows for line in f.read_text().splitlines() if line.strip()]

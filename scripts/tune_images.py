@@ -7,7 +7,8 @@
 Prints one JSON line per (variant, seed): settings, wall seconds of the whole train call, the
 real-vs-real FD floor (``--n`` training images against the held-out split: real images scored
 exactly like the samples; rows before this definition used two disjoint training halves of
-min(n, held-out size) each, 2.7x larger on mnist5k, see ``plot_curves.py --floor``), and for the weights sample/eval read (the EMA generator when trained with one):
+min(n, held-out size) each, 2.7x larger on mnist5k, see ``plot_curves.py --floor``), and for
+the weights sample/eval read (the EMA generator when trained with one):
 FD on the classifier's features to the held-out split, the classifier score, mean max-softmax
 confidence, the classes holding >= 5% of the samples and the rarest class's share; for
 conditional models also the share of ``--class k`` samples classified as k. ``--curve K`` also

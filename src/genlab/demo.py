@@ -121,13 +121,13 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = False) -
         torch.set_num_threads(1)  # the workers hold the cores; scoring here waits its turn
         try:
             for model, data, _, overrides, refine in PLAN:
-                rows.append(_row(out, model, data, overrides, refine, jobs, rows))
+                rows.append(_row(out, model, data, overrides, refine, jobs))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             torch.set_num_threads(threads)
-    doc = summary_doc(rows, quick, threads, workers)
+    doc = summary_doc(rows, quick, workers)
     atomic_write_text(out / "summary.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     summary = out / "summary.md"
     atomic_write_text(summary, markdown(doc))
@@ -155,7 +155,7 @@ def _train(model: str, data: str, steps: int, overrides: dict, run: Path) -> flo
     return time.perf_counter() - t0
 
 
-def _row(out: Path, model: str, data: str, overrides: dict, refine: str | None, jobs: dict, rows: list) -> dict:
+def _row(out: Path, model: str, data: str, overrides: dict, refine: str | None, jobs: dict) -> dict:
     """One row of the summary: the run's training waited for (or its critic's refinement), scored."""
     from genlab.evaluation import score_run
     from genlab.models import model_class
@@ -169,7 +169,7 @@ def _row(out: Path, model: str, data: str, overrides: dict, refine: str | None, 
         t0 = time.perf_counter()
         print(f"[demo] {label} on {data}: the samples of {model} refined by {refine}", flush=True)
         write_samples(run, n=2500, out=figure, refine=refine)
-        steps, seconds = rows[-1]["steps"], time.perf_counter() - t0
+        steps, seconds = jobs[run][1], time.perf_counter() - t0
     else:
         future, steps = jobs[run]
         print(f"[demo] {label} on {data}: {steps} steps", flush=True)
@@ -195,7 +195,7 @@ def _shown(score) -> str:
     return f"{100 * score.value:.1f}%" if score.metric == "hq" else format_value(score.value)
 
 
-def summary_doc(rows: list[dict], quick: bool, threads: int | None = None, workers: int = 1) -> dict:
+def summary_doc(rows: list[dict], quick: bool, workers: int = 1) -> dict:
     """The summary as data: a title, a line of text, one table (with its figures) per data set.
     Rows keep their scores with full provenance; ``columns`` says which fields are shown."""
     tables = []
@@ -206,7 +206,7 @@ def summary_doc(rows: list[dict], quick: bool, threads: int | None = None, worke
             tables.append({"title": title, "columns": ["model", "steps", "seconds", *shown],
                            "rows": sel, "figures": [{"file": r["figure"], "caption": r["model"]} for r in sel]})
     families = ", ".join(dict.fromkeys(_label(m, o) for m, _, _, o, r in PLAN if not r))
-    threads = threads or torch.get_num_threads()
+    threads = torch.get_num_threads()
     budgets = ("tiny budgets (quick mode)" if quick else
                "the 2-D recipes in full, the image families for fewer steps than their recipes")
     at_once = f", {workers} runs at once, one thread each" if workers > 1 else ""

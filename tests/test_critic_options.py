@@ -112,6 +112,27 @@ def test_conv_depth_adds_size_keeping_layers_at_every_scale():
     assert count(m.D) == 2 and count(m.G) == 2
 
 
+def test_topk_trains_the_generator_on_the_fakes_the_critic_rates_highest():
+    """topk=ν (Sinha et al. 2020): k = n·max(ν, 0.99^(step/100)); the generator's loss is the
+    game's loss on the k highest critic outputs, and only those fakes pass a gradient back."""
+    model = gan(topk=0.5)
+    assert model.topk_count(64) == 64  # step 0: the whole batch
+    model.train_step = 3000  # 0.99^30 = 0.74
+    assert model.topk_count(64) == round(64 * 0.99 ** 30) == 47
+    model.train_step = 10**5  # annealed to the floor
+    assert model.topk_count(64) == 32
+    out = torch.randn(64, 1, requires_grad=True)
+    loss = model.g_loss(out)
+    best = out.detach().flatten().sort(descending=True).values[:32]
+    assert torch.allclose(loss, losses.nonsaturating_g_loss(best[:, None]))
+    loss.backward()
+    reached = out.grad.flatten() != 0
+    assert reached.sum() == 32 and out.detach().flatten()[reached].min() >= best.min()
+    off = gan()
+    off.train_step = 10**5
+    assert off.topk_count(64) == 64
+
+
 @pytest.mark.parametrize(("setting", "words"), [
     ("r1_every=0", "r1_every must be a positive integer"),
     ("r1_gamma=-1", "r1_gamma must be >= 0"),
@@ -119,6 +140,8 @@ def test_conv_depth_adds_size_keeping_layers_at_every_scale():
     ("g_up=pixelshuffle", "valid: transposed, upsample"),
     ("lr_d=-0.1", "lr, lr_d must be >= 0"),
     ("conv_depth=-1", "conv_depth must be >= 0"),
+    ("topk=0", "topk must be in (0, 1]"),
+    ("topk=1.5", "topk must be in (0, 1]"),
 ])
 def test_bad_values_are_refused_in_one_line(tmp_path, capsys, setting, words):
     extra = ["--set", "loss=r1"] if setting.startswith("r1") else []

@@ -73,6 +73,9 @@ class GAN(GenerativeModel):
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
         pack: int = 1  # PacGAN: the critic judges packs of this many samples (1 = plain GAN)
         augment: str = ""  # DiffAugment policy for the critic's inputs: color,translation,cutout ("" = none)
+        # top-k training (Sinha et al. 2020): G learns only from the fraction of its batch the critic
+        # rates most real, annealed from 1 by 0.99 every 100 steps down to this floor (1 = off)
+        topk: float = 1.0
 
         def __post_init__(self) -> None:
             # The saved config holds the game's registry name and the optimizer it trained with.
@@ -89,6 +92,8 @@ class GAN(GenerativeModel):
                 raise BadInputError(f"pack must be a positive integer, got {self.pack}")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
+            if not 0 < self.topk <= 1:
+                raise BadInputError(f"topk must be in (0, 1] (1 = off), got {self.topk}")
             if min(self.latent_dim, self.d_steps, self.conv_depth) < 0 or min(self.width, self.hidden, self.depth) < 1:
                 raise BadInputError("latent_dim, d_steps, conv_depth must be >= 0 and width, hidden, depth >= 1 "
                                     "(d_steps 0 = the game's default)")
@@ -182,7 +187,15 @@ class GAN(GenerativeModel):
         return self.game.d_loss(real_out, fake_out)
 
     def g_loss(self, fake_out: Tensor) -> Tensor:
-        return self.game.g_loss(fake_out)
+        """The game's generator loss on the critic's outputs for the fakes; under top-k training on
+        the ``topk_count`` outputs the critic rates highest only (the others give G no gradient)."""
+        k = self.topk_count(len(fake_out))
+        return self.game.g_loss(fake_out if k == len(fake_out) else fake_out.flatten().topk(k).values[:, None])
+
+    def topk_count(self, n: int) -> int:
+        """How many of ``n`` critic outputs G learns from at this step: n·max(topk, 0.99^(step/100))."""
+        frac = max(self.cfg.topk, 0.99 ** (self.train_step / 100))
+        return n if self.cfg.topk >= 1 else max(1, min(n, round(n * frac)))
 
     # -- contract -------------------------------------------------------------------------
 

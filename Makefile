@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/genlab demo --out runs/demo
 
-# Fast suite plus the slow quality checks kept in CI; pytest's "no tests collected" (5) is not a failure.
+# Fast suite plus the slow quality checks kept in CI, in JOBS worker processes of one thread each
+# (pytest-xdist); pytest's "no tests collected" (5) is not a failure.
+JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow or ci" ; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+	$(BIN)/python -m pytest -q -n $(JOBS) -m "not slow or ci" ; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS)
 
 bench: $(STAMP)
 	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done

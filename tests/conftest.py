@@ -15,6 +15,16 @@ from helpers import expect_user_error, tiny_run, write_unpaired
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs two workers) each worker and every genlab process it
+    starts computes on one thread, so the workers share the cores instead of oversubscribing them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m genlab ARGS`` in a fresh process; returns the completed process."""
     e = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -135,8 +135,12 @@ class CycleGAN(GenerativeModel):
     # small nets (32 wide, 2 residual blocks) and batch 8 run ~0.1 s a step on 2 CPU cores, and no
     # identity loss, which pulls each generator towards leaving colours alone while these
     # transforms change them (SSIM of summer->winter 0.67 without it vs 0.58 with it at 600 steps).
+    # seasons: 16-px patch critics (d_layers 1) judge the winter stripes and the summer texture
+    # where they are: PSNR 24.8 / 23.9 and 22.1 / 21.2 dB over two seeds against 22.8 / 20.6 for
+    # 34-px patches (2,400 steps, A->B / B->A).
     presets = {"mnist-style": {"width": 32, "blocks": 2, "batch_size": 8, "identity_weight": 0.0, "steps": 1500},
-               "seasons": {"width": 32, "blocks": 2, "batch_size": 8, "identity_weight": 0.0, "steps": 2400}}
+               "seasons": {"width": 32, "blocks": 2, "batch_size": 8, "identity_weight": 0.0, "d_layers": 1,
+                           "steps": 2400}}
     data_kinds = ("unpaired",)
 
     def __init__(self, cfg, info: DataInfo):

@@ -20,6 +20,18 @@ from genlab.models.base import DataInfo, GenerativeModel, Latent, NetSizes, auto
 from genlab.nets import data_net
 
 
+PRIORS = ("normal", "gmm")
+
+
+def fit_gaussian_mixture(z, k: int, seed: int = 0):
+    """A k-component full-covariance Gaussian mixture fitted to the rows of ``z`` (N, D) by
+    scikit-learn's EM (k-means start, seeded): (weights (k,), means (k, D), covariances (k, D, D))."""
+    from sklearn.mixture import GaussianMixture  # slow to import; only here
+
+    gm = GaussianMixture(k, covariance_type="full", random_state=seed, reg_covar=1e-5, max_iter=200).fit(z)
+    return gm.weights_, gm.means_, gm.covariances_
+
+
 class Autoencoder(GenerativeModel):
     """Deterministic autoencoder: compress to a code, reconstruct (MSE or Bernoulli BCE)."""
 
@@ -120,11 +132,15 @@ class VAE(Autoencoder):
     class Config(Autoencoder.Config):
         beta: float = 1.0  # weight of the KL term (β-VAE when != 1)
         k: int = 1  # importance samples; k > 1 trains the IWAE bound (Burda et al. 2016)
+        prior: str = choice("normal", PRIORS)  # what samples draw z from (gmm: fitted after training)
+        prior_k: int = 10  # components of the gmm prior
 
         def validate(self) -> None:
             super().validate()
             if self.beta < 0 or self.k < 1:
                 raise BadInputError(f"beta must be >= 0 and k >= 1, got beta={self.beta}, k={self.k}")
+            if self.prior_k < 1:
+                raise BadInputError(f"prior_k must be >= 1, got {self.prior_k}")
 
     # Image recipe: a 16-d code for 28 px digits (the KL leaves most of 128 dimensions unused);
     # FD fell from 12.8 at 1,000 steps to 4.3 at 8,000 and 4.2 at 10,000 (docs/benchmarks.md):
@@ -137,6 +153,16 @@ class VAE(Autoencoder):
     presets = {"vector": {"steps": 24000}, "mnist5k": {"latent_dim": 16, "steps": 20000}, "shapes": {"steps": 12000}}
 
     code_factor = 2  # μ and log σ²
+    GMM_FIT_ITEMS = 20_000  # the gmm prior is fitted on at most this many training items
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__(cfg, info)
+        if cfg.prior == "gmm":  # ex-post density estimation: filled by after_training
+            k, d = cfg.prior_k, self.latent_dim
+            self.register_buffer("prior_fitted", torch.zeros(()))
+            self.register_buffer("prior_weights", torch.full((k,), 1.0 / k))
+            self.register_buffer("prior_means", torch.zeros(k, d))
+            self.register_buffer("prior_scale_tril", torch.eye(d).repeat(k, 1, 1))
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(self.with_label(self.to_net(x), y)).chunk(2, dim=1)  # (B, 2D) -> 2 × (B, D)
@@ -195,8 +221,37 @@ class VAE(Autoencoder):
         return dims * math.log(self.cfg.obs_std * math.sqrt(2 * math.pi))
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        z = torch.randn(n, self.latent_dim, device=self.device)  # the prior N(0, I)
-        return self._eval_call(self.decode, z, self.sample_labels(n, y))
+        return self._eval_call(self.decode, self.sample_codes(n), self.sample_labels(n, y))
+
+    def sample_codes(self, n: int) -> Tensor:
+        """n codes from the prior N(0, I), or from the fitted mixture with ``prior=gmm``."""
+        eps = torch.randn(n, self.latent_dim, device=self.device)
+        if self.cfg.prior != "gmm" or not self.prior_fitted:  # a gmm run before its last step: N(0, I)
+            return eps
+        comp = torch.multinomial(self.prior_weights, n, replacement=True)  # (n,)
+        return self.prior_means[comp] + (self.prior_scale_tril[comp] @ eps.unsqueeze(-1)).squeeze(-1)
+
+    def after_training(self, rows, n: int) -> None:
+        """``prior=gmm``: fit a Gaussian mixture (full covariances, scikit-learn's EM, seeded) to
+        the posterior means of the training set; samples then draw z from it (ex-post density
+        estimation, Ghosh et al. 2020). The ELBO, IWAE bound and latent walks keep N(0, I)."""
+        if self.cfg.prior != "gmm":
+            return
+        z = self.posterior_means(rows, n).double().cpu().numpy()
+        k = min(self.cfg.prior_k, len(z))
+        pi, mu, cov = fit_gaussian_mixture(z, k)
+        fitted = torch.zeros_like(self.prior_weights)
+        fitted[:k] = torch.from_numpy(pi)  # fewer items than components: the rest get weight 0
+        self.prior_weights.copy_(fitted)
+        self.prior_means[:k].copy_(torch.from_numpy(mu))
+        self.prior_scale_tril[:k].copy_(torch.linalg.cholesky(torch.from_numpy(cov)))
+        self.prior_fitted.fill_(1.0)
+
+    @torch.no_grad()
+    def posterior_means(self, rows, n: int, chunk: int = 500) -> Tensor:
+        """μ(x) of (a seeded subset of at most GMM_FIT_ITEMS) training items, (N, D)."""
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[: self.GMM_FIT_ITEMS].sort().values
+        return torch.cat([self._eval_call(lambda x: self.encode(x)[0], rows(part)) for part in idx.split(chunk)])
 
     def sample_labels(self, n: int, y: Tensor | None) -> Tensor | None:
         return None

@@ -137,6 +137,11 @@ class GenerativeModel(nn.Module):
         and translation models)."""
         return None
 
+    def after_training(self, rows: Callable[[Tensor], Tensor], n: int) -> None:
+        """Called once when training reaches its last step, before the final checkpoint, with
+        the training set: ``rows(idx)`` gives its items ``idx`` as model inputs, ``n`` items in
+        all. Nothing by default; the VAE fits its ex-post prior here."""
+
     # -- capabilities (the families that declare them override these) -----------------------
 
     def reconstruct(self, x: Tensor) -> Tensor:

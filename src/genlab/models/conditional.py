@@ -216,6 +216,8 @@ class CVAE(Conditional, VAE):
             super().validate()
             if self.k != 1:
                 raise BadInputError(f"cvae trains the ELBO only: k must be 1, got {self.k}")
+            if self.prior != "normal":
+                raise BadInputError(f"cvae samples from N(0, I) only: prior must be normal, got {self.prior!r}")
 
     def __init__(self, cfg, info: DataInfo):
         require_labels("cvae", info)

@@ -216,6 +216,9 @@ class Trainer:
             self.check_guard()
             model.log_details = True
             self._check_skipped((cfg.steps - self.start) * per_step)
+            with self.plain_modules():  # every rank alike (the same data, a seeded fit), no collectives
+                src = self.sources["x"]
+                model.after_training(src.rows, len(src.x))
             self._call("on_end", cfg.steps)
         model.eval()
         return model

@@ -88,3 +88,12 @@ def test_bad_prior_settings_are_refused(capsys, tmp_path, args, words):
     line = expect_user_error(capsys, "train", args[0], "--data", "digits", "--steps", "2", *args[1:],
                              "--out", str(tmp_path / "r"), unchanged=tmp_path)
     assert all(w in line for w in words)
+
+
+def test_collapsed_codes_still_give_a_valid_mixture_without_a_warning(recwarn):
+    """A collapsed posterior (every code the same) has fewer clusters than components: the fit
+    keeps one component and stays a valid distribution, with nothing shown to the user."""
+    pi, mu, cov = fit_gaussian_mixture(torch.zeros(50, 4).double().numpy(), 10)
+    assert pi.sum() == pytest.approx(1.0) and pi.max() == pytest.approx(1.0)
+    torch.linalg.cholesky(torch.from_numpy(cov))  # positive definite: samples can be drawn
+    assert not [w for w in recwarn if "cluster" in str(w.message)]

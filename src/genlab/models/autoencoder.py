@@ -258,11 +258,10 @@ class VAE(Autoencoder):
         self.prior_scale_tril[:k].copy_(torch.linalg.cholesky(torch.from_numpy(cov)))
         self.prior_fitted.fill_(1.0)
 
-    @torch.no_grad()
     def posterior_means(self, rows, n: int, chunk: int = 500) -> Tensor:
-        """μ(x) of (a seeded subset of at most GMM_FIT_ITEMS) training items, (N, D)."""
+        """μ(x) of (a seeded subset of at most GMM_FIT_ITEMS) training items, (N, D), in eval mode."""
         idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[: self.GMM_FIT_ITEMS].sort().values
-        return torch.cat([self._eval_call(lambda x: self.encode(x)[0], rows(part)) for part in idx.split(chunk)])
+        return self._eval_call(lambda: torch.cat([self.encode(rows(part))[0] for part in idx.split(chunk)]))
 
     def sample_labels(self, n: int, y: Tensor | None) -> Tensor | None:
         return None

@@ -112,6 +112,24 @@ def test_conv_depth_adds_size_keeping_layers_at_every_scale():
     assert count(m.D) == 2 and count(m.G) == 2
 
 
+@pytest.mark.parametrize("name", ["ae", "vae", "cvae"])
+def test_conv_depth_deepens_the_autoencoders_nets_too(name):
+    """The autoencoder families take the same option: k size-keeping 3x3 convolutions per scale in
+    the encoder and the decoder; codes and reconstructions keep their shapes."""
+    cls = MODELS[name]
+    info = DataInfo("image", (1, 28, 28), num_classes=10)
+    for k in (0, 1):
+        m = cls(cls.Config(**resolve(cls, {"width": 8, "latent_dim": 4, "conv_depth": k}).model_args), info)
+        assert count_same_convs(m.encoder) == count_same_convs(m.decoder) == 2 * k
+        x, y = torch.rand(3, 1, 28, 28), torch.tensor([0, 1, 2])
+        assert m.reconstruct(x, y if name == "cvae" else None).shape == x.shape
+
+
+def count_same_convs(net) -> int:
+    return sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1)
+               for m in net.modules())
+
+
 def test_topk_trains_the_generator_on_the_fakes_the_critic_rates_highest():
     """topk=ν (Sinha et al. 2020): k = n·max(ν, 0.99^(step/100)); the generator's loss is the
     game's loss on the k highest critic outputs, and only those fakes pass a gradient back."""

@@ -83,6 +83,7 @@ def test_the_normal_prior_keeps_no_mixture(tmp_path):
     (("vae", "--set", "prior=gauss"), ("normal, gmm",)),
     (("vae", "--set", "prior_k=0"), ("prior_k",)),
     (("cvae", "--set", "prior=gmm"), ("prior must be normal",)),
+    (("vae", "--set", "conv_depth=-1"), ("conv_depth must be >= 0",)),
 ])
 def test_bad_prior_settings_are_refused(capsys, tmp_path, args, words):
     line = expect_user_error(capsys, "train", args[0], "--data", "digits", "--steps", "2", *args[1:],

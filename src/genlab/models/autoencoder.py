@@ -49,10 +49,11 @@ class Autoencoder(GenerativeModel):
         lr: float = 1e-3  # Adam learning rate
         beta1: float = 0.9  # Adam β1
         beta2: float = 0.999  # Adam β2
+        conv_depth: int = 0  # images: size-keeping 3x3 convolutions added at every scale of both nets
 
         def validate(self) -> None:
-            if self.latent_dim < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1:
-                raise BadInputError("latent_dim must be >= 0 and width, hidden, depth >= 1")
+            if self.latent_dim < 0 or self.conv_depth < 0 or self.width < 1 or self.hidden < 1 or self.depth < 1:
+                raise BadInputError("latent_dim, conv_depth must be >= 0 and width, hidden, depth >= 1")
             if self.obs_std <= 0:
                 raise BadInputError(f"obs_std must be > 0, got {self.obs_std}")
 
@@ -68,8 +69,10 @@ class Autoencoder(GenerativeModel):
         self.recon_kind = cfg.recon if cfg.recon != "auto" else ("bce" if info.is_image else "mse")
         # a conditional family's nets also read the label (one-hot channels / inputs: label_dims)
         c, *rest = info.shape
-        self.encoder = data_net((c + self.label_dims(info), *rest), self.code_factor * self.latent_dim, cfg)
-        self.decoder = data_net(info.shape, self.latent_dim + self.label_dims(info), cfg, to_data=True)
+        self.encoder = data_net((c + self.label_dims(info), *rest), self.code_factor * self.latent_dim, cfg,
+                                extra=cfg.conv_depth)
+        self.decoder = data_net(info.shape, self.latent_dim + self.label_dims(info), cfg, to_data=True,
+                                extra=cfg.conv_depth)
         # Running mean/std of the codes: an AE has no prior, so sampling draws from this fit.
         self.register_buffer("code_mean", torch.zeros(self.latent_dim))
         self.register_buffer("code_std", torch.ones(self.latent_dim))

@@ -16,10 +16,10 @@ demo: $(STAMP)
 	$(BIN)/genlab demo --out runs/demo
 
 # Fast suite plus the slow quality checks kept in CI, in JOBS worker processes of one thread each
-# (pytest-xdist); pytest's "no tests collected" (5) is not a failure.
+# (pytest-xdist), listing the 15 slowest; pytest's "no tests collected" (5) is not a failure.
 JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) -m "not slow or ci" ; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+	$(BIN)/python -m pytest -q -n $(JOBS) -m "not slow or ci" --durations=15 ; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(JOBS)

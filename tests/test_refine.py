@@ -169,6 +169,30 @@ def test_refined_draws_from_models_with_critics():
         assert y.shape == (9, 2) and torch.isfinite(y).all()
 
 
+def test_dot_on_images_moves_the_generator_noise():
+    """Images refine in latent space by default (Tanaka 2019): the starting noise is exactly the
+    noise draw() feeds G for the seed (over several chunks), the critic rises, and every refined
+    sample is an output of G; space=data moves the pixels, as on vectors."""
+    img = DataInfo(kind="image", shape=(1, 8, 8))
+    gan = build("gan", img).eval()
+    still, rec = draw_refined(gan, 10, seed=3, batch=4, refine=refinement("dot", steps=2, lr=1e-9))
+    assert rec["moved_in"] == "latent" and rec["space"] == "auto"
+    assert torch.allclose(still, draw(gan, 10, seed=3, batch=4), atol=1e-5)  # z0 is draw's noise
+    x, rec = draw_refined(gan, 10, seed=3, batch=4, refine=refinement("dot", steps=20, lr=0.1))
+    x0 = draw(gan, 10, seed=3, batch=4)
+    with torch.no_grad():
+        assert gan.critic(x).mean() > gan.critic(x0).mean() and rec["mean_shift"] > 0
+    # G's outputs: tanh of its last layer, never exactly ±1 and never clipped as pixel DOT would
+    assert x.abs().max() < 1
+    pixels, rec_d = draw_refined(gan, 10, seed=3, batch=4, refine=refinement("dot", steps=20, lr=0.1, space="data"))
+    assert rec_d["moved_in"] == "data" and not torch.allclose(pixels, x)
+    assert draw_refined(build("gan"), 4, refine=refinement("dot", steps=2))[1]["moved_in"] == "data"  # vectors
+    assert draw_refined(build("gan"), 4, refine=refinement("dot", steps=2, space="latent"))[1]["moved_in"] == "latent"
+    cgan = build("cgan", DataInfo(kind="image", shape=(1, 8, 8), num_classes=3)).eval()
+    y, rec = draw_refined(cgan, 6, seed=0, label=1, refine=refinement("dot", steps=3))
+    assert y.shape == (6, 1, 8, 8) and rec["moved_in"] == "latent"
+
+
 def test_models_without_a_critic_are_refused():
     vae = build("vae")
     with pytest.raises(BadInputError, match="gan, lsgan, wgan-gp, cgan"):
@@ -182,6 +206,8 @@ def test_bad_refinement_settings():
         refinement("dot", lr=-1.0)
     with pytest.raises(BadInputError, match="percentile"):
         refinement("drs", percentile=120.0)
+    with pytest.raises(BadInputError, match="valid: auto, data, latent"):
+        refinement("dot", space="pixels")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -212,6 +238,10 @@ def test_sample_and_eval_with_refinement(cli, gan_run, tmp_path):
     assert (plain.read_text() if plain.exists() else None) == before
     r = cli("sample", gan_run, "--n", "10", "--out", tmp_path / "x.npy", "--refine-percentile", "80")
     assert r.returncode == 2 and "--refine drs" in r.stderr  # a setting never applies silently
+    r = cli("sample", gan_run, "--n", "10", "--out", tmp_path / "y.npy", "--refine", "drs", "--refine-space", "latent")
+    assert r.returncode == 2 and "--refine-space" in r.stderr and "--refine dot" in r.stderr
+    r = cli("sample", gan_run, "--n", "10", "--out", tmp_path / "z.npy", "--refine", "dot", "--refine-space", "pixel")
+    assert r.returncode == 2 and "valid: auto, data, latent" in r.stderr and not (tmp_path / "z.npy").exists()
 
 
 def test_refinement_on_a_model_without_critic_exits_2(cli, tiny_vae_image_run, tmp_path):

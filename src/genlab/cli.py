@@ -43,6 +43,8 @@ REFINE_LR = typer.Option(None, "--refine-lr", help="dot: step size in the critic
                          "(vectors: the data's std) [0.01]")
 REFINE_K_SCALE = typer.Option(None, "--refine-k-scale", help="dot: K = this x the critic's estimated "
                               "Lipschitz constant; 1 = the paper's [0.25]")
+REFINE_SPACE = typer.Option(None, "--refine-space", help="dot: where samples move: latent (the generator's "
+                            "noise) | data | auto (latent for images, data for vectors) [auto]")
 REFINE_PERCENTILE = typer.Option(None, "--refine-percentile", help="drs: γ at this percentile of F in each batch [95]")
 REFINE_HELP = ("critic-guided sampling: none | dot (Discriminator Optimal Transport) | drs (Discriminator "
                "Rejection Sampling); for models with a critic: gan, lsgan, wgan-gp, cgan")
@@ -54,25 +56,27 @@ EMA = typer.Option(None, "--ema/--no-ema", help="use the EMA weights (--ema: an 
 
 
 def _refinements(methods: list[str], steps: Optional[int], lr: Optional[float], k_scale: Optional[float],
-                 percentile: Optional[float]):
+                 percentile: Optional[float], space: Optional[str] = None):
     """--refine and its settings -> one Refinement (or None) per method; a setting that no listed
     method uses is an error rather than silently ignored."""
     from genlab.refine import refinement
 
-    if "dot" not in methods and (steps, lr, k_scale) != (None, None, None):
-        raise BadInputError("--refine-steps, --refine-lr and --refine-k-scale are settings of --refine dot")
+    if "dot" not in methods and (steps, lr, k_scale, space) != (None, None, None, None):
+        raise BadInputError("--refine-steps, --refine-lr, --refine-k-scale and --refine-space are settings of "
+                            "--refine dot")
     if "drs" not in methods and percentile is not None:
         raise BadInputError("--refine-percentile is a setting of --refine drs")
-    return [refinement(m, steps=steps, lr=lr, k_scale=k_scale, percentile=percentile) for m in methods]
+    dot_only = {"steps": steps, "lr": lr, "k_scale": k_scale, "space": space}
+    return [refinement(m, percentile=percentile, **(dot_only if m == "dot" else {})) for m in methods]
 
 
 def _refinement(method: str, steps: Optional[int], lr: Optional[float], k_scale: Optional[float],
-                percentile: Optional[float]):
+                percentile: Optional[float], space: Optional[str] = None):
     from genlab.refine import parse_methods
 
     if "," in method:
         raise BadInputError("--refine takes one method here; 'genlab compare' takes a list")
-    return _refinements(parse_methods(method), steps, lr, k_scale, percentile)[0]
+    return _refinements(parse_methods(method), steps, lr, k_scale, percentile, space)[0]
 
 
 @app.command()
@@ -135,10 +139,11 @@ def sample(
     refine_steps: Optional[int] = REFINE_STEPS,
     refine_lr: Optional[float] = REFINE_LR,
     refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_space: Optional[str] = REFINE_SPACE,
     refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Draw N samples from a trained run (no dataset needed)."""
-    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
+    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile, refine_space)
     if n <= 0:
         raise BadInputError(f"--n must be a positive integer, got {n}")
     if out.suffix.lower() not in SAMPLE_EXTS:
@@ -269,6 +274,7 @@ def eval_(
     refine_steps: Optional[int] = REFINE_STEPS,
     refine_lr: Optional[float] = REFINE_LR,
     refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_space: Optional[str] = REFINE_SPACE,
     refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Score a trained run (mode coverage, FD/KID/PR/DC, likelihood, reconstruction...)."""
@@ -276,7 +282,7 @@ def eval_(
     from genlab.io import atomic_write_text
     from genlab.runs import check_run_output
 
-    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile)
+    spec = _refinement(refine, refine_steps, refine_lr, refine_k_scale, refine_percentile, refine_space)
     if json_out is not None:
         check_run_output(json_out, run, overwrite=overwrite, flag="--json")
     scores = evaluate(run, metrics=metrics, n=n, seed=seed, k=k, features=features, weights=weights, ema=ema,
@@ -307,13 +313,15 @@ def compare(
     refine_steps: Optional[int] = REFINE_STEPS,
     refine_lr: Optional[float] = REFINE_LR,
     refine_k_scale: Optional[float] = REFINE_K_SCALE,
+    refine_space: Optional[str] = REFINE_SPACE,
     refine_percentile: Optional[float] = REFINE_PERCENTILE,
 ):
     """Train MODELS x seeds on --data, score every run, write leaderboard.{md,csv,json} and figures."""
     from genlab.comparison import compare as run_compare
     from genlab.refine import parse_methods
 
-    specs = _refinements(parse_methods(refine), refine_steps, refine_lr, refine_k_scale, refine_percentile)
+    specs = _refinements(parse_methods(refine), refine_steps, refine_lr, refine_k_scale, refine_percentile,
+                         refine_space)
     run_compare(models, data=data, seeds=seeds, steps=steps, out=out, overrides=list(set_), n=n, metrics=metrics,
                 batch_size=batch_size, k=k, config=config, refine=specs, log=lambda line: typer.echo(line, err=True))
     typer.echo((out / "leaderboard.md").read_text())

@@ -372,7 +372,8 @@ def describe_refinement(record: dict) -> str:
     """One line: the refinement behind the samples, e.g. its DRS acceptance rate."""
     method = record["method"]
     if method == "dot":
-        text = f"refined: dot ({record['steps']} steps of {record['lr']:g}, K = {record['k_scale']:g} K_eff"
+        where = f" in {record['moved_in']} space" if "moved_in" in record else ""
+        text = f"refined: dot{where} ({record['steps']} steps of {record['lr']:g}, K = {record['k_scale']:g} K_eff"
         return text + (f"; K_eff {record['k_eff']:.3g}, mean shift {record['mean_shift']:.3g})"
                        if "k_eff" in record else ")")
     gamma = "γ = 0" if record.get("percentile") is None else f"γ at the {record['percentile']:g}th percentile"

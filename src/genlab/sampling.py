@@ -101,7 +101,21 @@ def _on(model, y):
     return None if y is None else y.to(model.device)
 
 
+def dot_space(model, refine: Refinement) -> str:
+    """Where DOT moves points: ``refine.space``, with "auto" = latent for images (when the model
+    draws from given noise) and data otherwise."""
+    has_latent = getattr(model, "generate_from", None) is not None
+    if refine.space == "latent" and not has_latent:
+        raise BadInputError(f"--refine dot in latent space needs a generator fed noise; {type(model).__name__} "
+                            "has none (valid here: data)")
+    if refine.space == "auto":
+        return "latent" if model.info.is_image and has_latent else "data"
+    return refine.space
+
+
 def _dot(model, total: int, ys, *, seed: int, label, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
+    if dot_space(model, refine) == "latent":
+        return _dot_latent(model, total, ys, seed=seed, batch=batch, refine=refine)
     from genlab import refine as R
 
     m = model.critic_pack
@@ -124,7 +138,41 @@ def _dot(model, total: int, ys, *, seed: int, label, batch: int, refine: Refinem
                          steps=refine.steps, lr=lr, group=m, bounds=bounds).cpu())
     x = torch.cat(out)
     shift = float((x - x0).flatten(1).norm(dim=1).mean())
-    return x, {"k_eff": k_eff, "mean_shift": shift}
+    return x, {"k_eff": k_eff, "mean_shift": shift, "moved_in": "data"}
+
+
+def _dot_latent(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
+    """DOT on the generator's noise (Tanaka 2019, latent-space DOT): z moves to a local minimum of
+    ‖z − z_y‖ − D(G(z)) / K, K_eff the largest secant slope of D∘G between pairs of fresh noise.
+    The starting noise is the noise :func:`draw` feeds G for the same seed (the same chunks, the
+    same generator calls), so the unrefined samples are exactly draw's. ``lr`` is in noise units."""
+    from genlab import refine as R
+
+    m, d, dev = model.critic_pack, model.latent_dim, model.device
+
+    def critic_of(y):
+        return lambda z: model.critic(model.generate_from(z, y), y=y)
+
+    with seeded(seed, dev):  # draw()'s chunks: one randn per chunk, as generate() calls it
+        z0 = torch.cat([model.randn(min(batch, total - i), d) for i in range(0, total, batch)])
+    pairs = refine.pairs * m
+    yp = None if ys is None else _on(model, ys[torch.arange(pairs) * total // pairs])
+    with seeded(seed + PAIR_SEED, dev):
+        a, b = model.randn(pairs, d), model.randn(pairs, d)
+    with torch.no_grad():
+        k_eff = R.effective_lipschitz(critic_of(yp), a, b, group=m)
+    step = max(m, batch // m * m)
+    x0, out = [], []
+    for i in range(0, total, step):
+        yc = None if ys is None else _on(model, ys[i:i + step])
+        zi = z0[i:i + step]
+        z = R.dot(critic_of(yc), zi, k=k_eff * refine.k_scale, steps=refine.steps, lr=refine.lr, group=m)
+        with torch.no_grad():
+            x0.append(model.generate_from(zi, yc).cpu())
+            out.append(model.generate_from(z, yc).cpu())
+    x, x0 = torch.cat(out), torch.cat(x0)
+    shift = float((x - x0).flatten(1).norm(dim=1).mean())
+    return x, {"k_eff": k_eff, "mean_shift": shift, "moved_in": "latent"}
 
 
 def _drs(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:

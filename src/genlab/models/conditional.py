@@ -172,7 +172,10 @@ class CGAN(Conditional, GAN):
                                 dim, info.num_classes)
 
     def generate(self, n: int, y: Tensor) -> Tensor:
-        return self.output(self.G(self.randn(n, self.latent_dim), y))
+        return self.generate_from(self.randn(n, self.latent_dim), y)
+
+    def generate_from(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.output(self.G(z, y))
 
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """D(x, y) on data-space x: raw outputs (B, 1)."""

@@ -202,7 +202,11 @@ class GAN(GenerativeModel):
     # -- contract -------------------------------------------------------------------------
 
     def generate(self, n: int) -> Tensor:
-        return self.output(self.G(self.randn(n, self.latent_dim)))
+        return self.generate_from(self.randn(n, self.latent_dim))
+
+    def generate_from(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Samples (data units) from given noise z (N, latent_dim): what latent-space DOT moves."""
+        return self.output(self.G(z))
 
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """D on data-space samples: raw outputs (B / pack, 1), one per pack of consecutive samples."""

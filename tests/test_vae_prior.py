@@ -100,22 +100,21 @@ def test_collapsed_codes_still_give_a_valid_mixture_without_a_warning(recwarn):
     assert not [w for w in recwarn if "cluster" in str(w.message)]
 
 
-def test_prior_k_script_refits_on_the_same_weights_and_leaves_the_run_alone(gmm_run):
+def test_prior_k_script_refits_on_the_same_weights_and_leaves_the_run_alone(gmm_run, monkeypatch, capsys):
     """scripts/vae_prior_k.py: one scored line per k; its k=3 line is the run's own mixture's
     samples (the run was trained with prior_k 3), and the run folder is not written."""
     import json
-    import subprocess
+    import runpy
     import sys
 
     from conftest import ROOT
 
     before = {p: p.stat().st_mtime_ns for p in gmm_run.rglob("*")}
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "vae_prior_k.py"), "--k", "1,3", "--n", "200",
-                          str(gmm_run)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    monkeypatch.setattr(sys, "argv", ["vae_prior_k.py", "--k", "1,3", "--n", "200", str(gmm_run)])
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    runpy.run_path(str(ROOT / "scripts" / "vae_prior_k.py"), run_name="__main__")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["k"] for r in lines] == [1, 3] and all(r["data"] == "digits" and r["fd"] > 0 for r in lines)
-    sys.path.insert(0, str(ROOT / "scripts"))
     from genlab.metrics.features import classifier_for, load_classifier
     from tune_images import model_scores
 

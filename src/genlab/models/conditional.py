@@ -212,7 +212,7 @@ class CVAE(Conditional, VAE):
     help = "conditional VAE (one-hot label fed to encoder and decoder); sample any class"
     # its curve still rose at 10,000 steps (class accuracy 0.87, FD 2.24); 15 ms a step on mnist5k
     # (its samples draw from N(0, I) given the label: the VAE's mixture prior is not its)
-    presets = {**VAE.presets, "mnist5k": VAE.presets["mnist5k"] | {"steps": 30000, "prior": "normal"}}
+    presets = {**VAE.presets, "mnist5k": VAE.presets["mnist5k"] | {"steps": 30000, "prior": "normal", "beta": 1.0}}
 
     @dataclass
     class Config(VAE.Config):

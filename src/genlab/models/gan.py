@@ -272,8 +272,8 @@ class WGANGP(GAN):
                # reached FD 10.4 in 3,000 steps where five (or two) critic steps at the 2-D settings
                # stayed above 30 (docs/benchmarks.md); 106 ms a step on shapes. On mnist5k one extra
                # 3x3 conv per scale (conv_depth 1, as the gan recipe) took FD from 4.77 ± 0.22 (7,000
-               # steps at 75 ms) to 3.90 ± 0.25 (4,500 steps at ~126 ms: the same ten minutes; 3 seeds
-               # each; Adam 4e-4 was worse, 5.2), docs/benchmarks.md round 11
+               # steps at 75 ms) to 4.07 ± 0.06 at 3,600 steps (161 ms a step alone: ten minutes) and
+               # 3.90 ± 0.25 at 4,500 (3 seeds each; Adam 4e-4 was worse), docs/benchmarks.md round 11
                "mnist5k": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "conv_depth": 1,
-                                          "steps": 4500},
+                                          "steps": 3600},
                "shapes": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "steps": 5000}}

@@ -24,8 +24,6 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     args = p.parse_args()
 
-    import torch
-
     import genlab
     from genlab.data import load_data
     from genlab.metrics.features import classifier_for, load_classifier
@@ -43,10 +41,7 @@ def main() -> None:
         ref, x = load_data(data, split="test").x, load_data(data).x
         z = m.posterior_means(lambda idx: x[idx], len(x)).double().numpy()
         for k in (int(v) for v in args.k.split(",")):
-            pi, mu, cov = fit_gaussian_mixture(z, k)  # buffers of the new size, on the loaded copy only
-            m.prior_weights = torch.from_numpy(pi).float()
-            m.prior_means = torch.from_numpy(mu).float()
-            m.prior_scale_tril = torch.linalg.cholesky(torch.from_numpy(cov)).float()
+            m.set_mixture(*fit_gaussian_mixture(z, k), resize=True)  # on the loaded copy only
             print(json.dumps({"run": path.name, "data": data, "seed": run.config["train"].get("seed"), "k": k,
                               **model_scores(m, clf, ref, args.n)}), flush=True)
 

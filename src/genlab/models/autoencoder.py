@@ -255,10 +255,19 @@ class VAE(Autoencoder):
         if self.cfg.prior != "gmm":
             return
         z = self.posterior_means(rows, n).double().cpu().numpy()
-        k = min(self.cfg.prior_k, len(z))
-        pi, mu, cov = fit_gaussian_mixture(z, k)
+        self.set_mixture(*fit_gaussian_mixture(z, min(self.cfg.prior_k, len(z))))
+
+    def set_mixture(self, pi, mu, cov, *, resize: bool = False) -> None:
+        """Store a fitted mixture (numpy weights (k,), means (k, D), covariances (k, D, D)) as the
+        prior samples draw from. Fewer than ``prior_k`` components: the rest get weight 0; with
+        ``resize`` the buffers take the mixture's own size instead (a refit with another k)."""
+        k = len(pi)
+        if resize:
+            d, dev = self.latent_dim, self.prior_means.device
+            self.prior_weights = torch.zeros(k, device=dev)
+            self.prior_means, self.prior_scale_tril = torch.zeros(k, d, device=dev), torch.zeros(k, d, d, device=dev)
         fitted = torch.zeros_like(self.prior_weights)
-        fitted[:k] = torch.from_numpy(pi)  # fewer items than components: the rest get weight 0
+        fitted[:k] = torch.from_numpy(pi)
         self.prior_weights.copy_(fitted)
         self.prior_means[:k].copy_(torch.from_numpy(mu))
         self.prior_scale_tril[:k].copy_(torch.linalg.cholesky(torch.from_numpy(cov)))

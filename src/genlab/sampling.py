@@ -114,65 +114,49 @@ def dot_space(model, refine: Refinement) -> str:
 
 
 def _dot(model, total: int, ys, *, seed: int, label, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
-    if dot_space(model, refine) == "latent":
-        return _dot_latent(model, total, ys, seed=seed, batch=batch, refine=refine)
+    """DOT from the samples :func:`draw` gives for the same seed, moved in data space, or in
+    latent space (Tanaka 2019's DOT for images): there the generator's noise z moves to a local
+    minimum of ‖z − z_y‖ − D(G(z)) / K, starting from the noise draw() feeds G (the same chunks,
+    the same generator calls), with K_eff the largest secant slope of D∘G and ``lr`` in noise
+    units. K_eff comes from fresh pairs, seeded apart from the samples so that it does not depend
+    on n; a conditional critic is one function per class, so both members of a pair share a label."""
     from genlab import refine as R
 
     m = model.critic_pack
-    x0 = draw(model, total, seed=seed, label=label, batch=batch)  # the unrefined samples, same seed
-    # K_eff on fresh pairs, seeded apart from the samples so that it does not depend on n; a
-    # conditional critic is one function per class, so the two members of a pair share a label
+    latent = dot_space(model, refine) == "latent"
     pairs = refine.pairs * m
     yp = None if ys is None else _on(model, ys[torch.arange(pairs) * total // pairs])
-    with seeded(seed + PAIR_SEED, model.device):
-        a, b = model.sample(pairs, y=yp), model.sample(pairs, y=yp)
-    k_eff = R.effective_lipschitz(lambda t: model.critic(t, y=yp), a, b, group=m)
-    # the step is given in the critic's input units; vectors reach it divided by the data's scale
-    lr = refine.lr * model.info.scale
-    bounds = (-1.0, 1.0) if model.info.is_image else None  # images stay images
-    step = max(m, batch // m * m)
-    out = []
-    for i in range(0, total, step):
-        yc = None if ys is None else _on(model, ys[i:i + step])
-        out.append(R.dot(lambda t: model.critic(t, y=yc), x0[i:i + step].to(model.device), k=k_eff * refine.k_scale,
-                         steps=refine.steps, lr=lr, group=m, bounds=bounds).cpu())
-    x = torch.cat(out)
-    shift = float((x - x0).flatten(1).norm(dim=1).mean())
-    return x, {"k_eff": k_eff, "mean_shift": shift, "moved_in": "data"}
-
-
-def _dot_latent(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:
-    """DOT on the generator's noise (Tanaka 2019, latent-space DOT): z moves to a local minimum of
-    ‖z − z_y‖ − D(G(z)) / K, K_eff the largest secant slope of D∘G between pairs of fresh noise.
-    The starting noise is the noise :func:`draw` feeds G for the same seed (the same chunks, the
-    same generator calls), so the unrefined samples are exactly draw's. ``lr`` is in noise units."""
-    from genlab import refine as R
-
-    m, d, dev = model.critic_pack, model.latent_dim, model.device
+    if latent:
+        d = model.latent_dim
+        with seeded(seed, model.device):  # draw()'s chunks: one randn per chunk, as generate() calls it
+            start = torch.cat([model.randn(min(batch, total - i), d) for i in range(0, total, batch)])
+        with seeded(seed + PAIR_SEED, model.device):
+            a, b = model.randn(pairs, d), model.randn(pairs, d)
+        to_data, lr, bounds = model.generate_from, refine.lr, None
+    else:
+        start = draw(model, total, seed=seed, label=label, batch=batch)  # the unrefined samples, same seed
+        with seeded(seed + PAIR_SEED, model.device):
+            a, b = model.sample(pairs, y=yp), model.sample(pairs, y=yp)
+        # the step is given in the critic's input units; vectors reach it divided by the data's scale
+        to_data, lr = (lambda t, y: t), refine.lr * model.info.scale
+        bounds = (-1.0, 1.0) if model.info.is_image else None  # images stay images
 
     def critic_of(y):
-        return lambda z: model.critic(model.generate_from(z, y), y=y)
+        return lambda t: model.critic(to_data(t, y), y=y)
 
-    with seeded(seed, dev):  # draw()'s chunks: one randn per chunk, as generate() calls it
-        z0 = torch.cat([model.randn(min(batch, total - i), d) for i in range(0, total, batch)])
-    pairs = refine.pairs * m
-    yp = None if ys is None else _on(model, ys[torch.arange(pairs) * total // pairs])
-    with seeded(seed + PAIR_SEED, dev):
-        a, b = model.randn(pairs, d), model.randn(pairs, d)
-    with torch.no_grad():
-        k_eff = R.effective_lipschitz(critic_of(yp), a, b, group=m)
+    k_eff = R.effective_lipschitz(critic_of(yp), a, b, group=m)
     step = max(m, batch // m * m)
     x0, out = [], []
     for i in range(0, total, step):
         yc = None if ys is None else _on(model, ys[i:i + step])
-        zi = z0[i:i + step]
-        z = R.dot(critic_of(yc), zi, k=k_eff * refine.k_scale, steps=refine.steps, lr=refine.lr, group=m)
+        si = start[i:i + step].to(model.device)
+        moved = R.dot(critic_of(yc), si, k=k_eff * refine.k_scale, steps=refine.steps, lr=lr, group=m, bounds=bounds)
         with torch.no_grad():
-            x0.append(model.generate_from(zi, yc).cpu())
-            out.append(model.generate_from(z, yc).cpu())
+            x0.append(to_data(si, yc).cpu())
+            out.append(to_data(moved, yc).cpu())
     x, x0 = torch.cat(out), torch.cat(x0)
     shift = float((x - x0).flatten(1).norm(dim=1).mean())
-    return x, {"k_eff": k_eff, "mean_shift": shift, "moved_in": "latent"}
+    return x, {"k_eff": k_eff, "mean_shift": shift, "moved_in": "latent" if latent else "data"}
 
 
 def _drs(model, total: int, ys, *, seed: int, batch: int, refine: Refinement) -> tuple[torch.Tensor, dict]:

@@ -56,6 +56,52 @@ def test_cgan_gradients_reach_both_label_embeddings():
         assert emb.weight.grad is not None and emb.weight.grad.abs().sum() > 0, phase
 
 
+def test_cgan_aux_classifier_adds_weighted_cross_entropy_to_both_losses():
+    """aux_weight w (AC-GAN): D's loss is the game's loss plus w × CE of the reals' logits against
+    their labels; G's is its game loss plus w × CE of its fakes' logits against the class asked,
+    and G's gradient reaches it through the head; with w = 0 there is no head at all."""
+    import torch.nn.functional as F
+
+    from genlab import games
+
+    assert build("cgan").D.classify is None
+    w, b = 0.7, batch()
+    model = build("cgan", aux_weight=w)
+    set_trainable(model, "d")
+    torch.manual_seed(3)
+    loss_d, logs = model.loss("d", b)
+    torch.manual_seed(3)
+    fake = model.generate(len(b["x"]), b["y"]).detach()
+    real_t, fake_t = model.to_net(b["x"]), model.to_net(fake)
+    out_r, logits_r = model.D(real_t, b["y"], logits=True)
+    game = games.game(model.cfg.loss)
+    expected = game.d_loss(out_r, model.D(fake_t, b["y"])) + w * F.cross_entropy(logits_r, b["y"])
+    assert torch.allclose(loss_d, expected, atol=1e-6)
+    assert torch.allclose(logs["aux_d"], F.cross_entropy(logits_r, b["y"]), atol=1e-6)
+    loss_d.backward()
+    assert model.D.classify.weight.grad.abs().sum() > 0  # D learns to classify the reals
+
+    model.zero_grad(set_to_none=True)
+    set_trainable(model, "g")
+    torch.manual_seed(4)
+    loss_g, logs = model.loss("g", b)
+    torch.manual_seed(4)
+    out_f, logits_f = model.D(model.to_net(model.generate(len(b["x"]), b["y"])), b["y"], logits=True)
+    ce = F.cross_entropy(logits_f, b["y"])
+    assert torch.allclose(loss_g, model.g_loss(out_f) + w * ce, atol=1e-6)
+    assert torch.allclose(logs["aux_g"], ce, atol=1e-6)
+    # the class term alone moves G: its gradient through the head is not zero
+    model.zero_grad(set_to_none=True)
+    ce.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.G.parameters())
+
+
+def test_cgan_aux_weight_bad_value_is_refused(tmp_path, user_error):
+    err = user_error("train", "cgan", "--data", "digits", "--steps", "1", "--set", "aux_weight=-1",
+                     "--out", str(tmp_path / "r"))
+    assert "aux_weight must be >= 0" in err and not (tmp_path / "r").exists()
+
+
 def test_cvae_label_reaches_encoder_and_decoder():
     model = build("cvae").eval()
     x = batch(IMAGE, 4)["x"]

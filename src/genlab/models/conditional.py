@@ -83,7 +83,7 @@ class ProjectionCritic(nn.Module):
     classified as the class asked, against 29% with one-hot maps concatenated to the input.
     """
 
-    def __init__(self, features: nn.Module, dim: int, num_classes: int):
+    def __init__(self, features: nn.Module, dim: int, num_classes: int, classifier: bool = False):
         super().__init__()
         self.features = features  # x -> (B, dim)
         self.psi = nn.Linear(dim, 1)
@@ -92,10 +92,14 @@ class ProjectionCritic(nn.Module):
         # rows let least squares learn the classes too (digits, 800 steps, 2 seeds: 66-67% of
         # samples classified as asked, against 22% with the default init).
         nn.init.xavier_uniform_(self.embed.weight)
+        # AC-GAN's auxiliary classifier (Odena et al. 2017) on the same features, when asked
+        self.classify = nn.Linear(dim, num_classes) if classifier else None
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """D(x, y) (B, 1); with ``logits`` also the auxiliary classifier's class logits (B, K)."""
         f = F.leaky_relu(self.features(x), 0.2)  # (B, dim)
-        return self.psi(f) + (self.embed(y) * f).sum(1, keepdim=True)
+        out = self.psi(f) + (self.embed(y) * f).sum(1, keepdim=True)
+        return (out, self.classify(f)) if logits else out
 
 
 class Conditional:
@@ -148,12 +152,18 @@ class CGAN(Conditional, GAN):
     @dataclass
     class Config(GAN.Config):
         embed_dim: int = 0  # size of the label embedding fed to G with z; 0 = number of classes
+        # AC-GAN (Odena et al. 2017): a classifier head on the critic's features learns the labels of
+        # the real images (weight × cross-entropy added to D's loss), and G's loss adds the same
+        # weight × the cross-entropy of its fakes against the class asked; 0 = off (projection only)
+        aux_weight: float = 0.0
 
         def validate(self) -> None:
             if self.pack != 1:  # the projection critic reads one (x, y) pair
                 raise BadInputError("pack is for gan, lsgan and wgan-gp; cgan's critic judges one sample at a time")
             if self.embed_dim < 0:
                 raise BadInputError(f"embed_dim must be >= 0 (0 = the number of classes), got {self.embed_dim}")
+            if not self.aux_weight >= 0:
+                raise BadInputError(f"aux_weight must be >= 0 (0 = no auxiliary classifier), got {self.aux_weight}")
             super().validate()
 
     def __init__(self, cfg, info: DataInfo):
@@ -169,7 +179,7 @@ class CGAN(Conditional, GAN):
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         dim = 4 * cfg.width if info.is_image else cfg.hidden  # the critic's feature size
         return ProjectionCritic(data_net(info.shape, dim, cfg, norm=self.d_norm(), act="lrelu", extra=cfg.conv_depth),
-                                dim, info.num_classes)
+                                dim, info.num_classes, classifier=cfg.aux_weight > 0)
 
     def generate(self, n: int, y: Tensor) -> Tensor:
         return self.generate_from(self.randn(n, self.latent_dim), y)
@@ -186,8 +196,20 @@ class CGAN(Conditional, GAN):
     def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # the label is held fixed: a penalty interpolates between a real and a fake of the same class
         real, fake = self.augmented(self.to_net(real)), self.augmented(self.to_net(fake))
-        loss, logs = games.critic_loss(self.game, lambda t: self.D(t, y), real, fake, self.rand,
+        aux = {}
+
+        def critic(t: Tensor) -> Tensor:
+            if self.cfg.aux_weight == 0 or t is not real:
+                return self.D(t, y)
+            out, aux["logits"] = self.D(t, y, logits=True)  # the reals' class logits, from the same pass
+            return out
+
+        loss, logs = games.critic_loss(self.game, critic, real, fake, self.rand,
                                        details=self.log_details, step=self.train_step)
+        if aux:
+            logs["aux_d"] = F.cross_entropy(aux["logits"], y)
+            loss = loss + self.cfg.aux_weight * logs["aux_d"]
+            logs["loss_d"] = loss
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
@@ -196,8 +218,14 @@ class CGAN(Conditional, GAN):
             raise BadInputError(f"cgan needs class labels; train it on a labelled dataset: {LABELLED}")
         if phase == "d":  # fakes carry the batch's labels, so D cannot tell them by class frequency
             return self.critic_loss(real, self.generate(len(real), y).detach(), y)
-        loss = self.g_loss(self.D(self.augmented(self.to_net(self.generate(len(real), y))), y))
-        return loss, {"loss_g": loss.detach()}
+        fake = self.augmented(self.to_net(self.generate(len(real), y)))
+        if self.cfg.aux_weight == 0:
+            loss = self.g_loss(self.D(fake, y))
+            return loss, {"loss_g": loss.detach()}
+        out, logits = self.D(fake, y, logits=True)
+        aux = F.cross_entropy(logits, y)  # do the fakes read as the class asked?
+        loss = self.g_loss(out) + self.cfg.aux_weight * aux
+        return loss, {"loss_g": loss.detach(), "aux_g": aux.detach()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n, self.labels(n, y))

@@ -109,6 +109,11 @@ class CycleGAN(GenerativeModel):
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
         cycle_weight: float = 10.0  # λ on each direction's cycle L1
         identity_weight: float = 0.5  # identity L1 weight as a fraction of λ (paper: 0.5); 0 = off
+        # std of Gaussian noise added to each translation before the cycle maps it back (network
+        # units, [-1, 1]): a low-amplitude signal hidden in a translation to satisfy the cycle loss
+        # no longer survives (Bashkirova et al. 2019; Chu et al. 2017 on CycleGAN's steganography);
+        # 0 = off, as in the paper
+        cycle_noise: float = 0.0
         pool_size: int = 50  # generated images remembered per critic; 0 = critics see only fresh ones
         examples: int = 16  # training images per domain kept in the run for sample() and previews
         lr: float = 2e-4  # Adam learning rate, all four nets
@@ -120,8 +125,8 @@ class CycleGAN(GenerativeModel):
             parse_policy(self.augment)
             if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
                 raise BadInputError("width and examples must be >= 1; blocks, d_layers and pool_size >= 0")
-            if self.cycle_weight < 0 or self.identity_weight < 0:
-                raise BadInputError("cycle_weight and identity_weight must be >= 0")
+            if not min(self.cycle_weight, self.identity_weight, self.cycle_noise) >= 0:
+                raise BadInputError("cycle_weight, identity_weight and cycle_noise must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
             if not 0 <= self.lr_decay <= 1:
@@ -221,7 +226,7 @@ class CycleGAN(GenerativeModel):
         if self.training:
             self.keep_examples(a, b)
         fake_b, fake_a = self.output(self.G_AB(a)), self.output(self.G_BA(b))
-        rec_a, rec_b = self.output(self.G_BA(fake_b)), self.output(self.G_AB(fake_a))
+        rec_a, rec_b = self.output(self.G_BA(self.noised(fake_b))), self.output(self.G_AB(self.noised(fake_a)))
         adv = self.g_adv(self.D_B(self.augmented(fake_b))) + self.g_adv(self.D_A(self.augmented(fake_a)))
         cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
         lam = self.cfg.cycle_weight
@@ -234,6 +239,11 @@ class CycleGAN(GenerativeModel):
             logs["identity"] = idt.detach()
         self._fakes = (fake_a.detach(), fake_b.detach())
         return loss, {"loss_g": loss.detach(), **logs}
+
+    def noised(self, fake: Tensor) -> Tensor:
+        """A translation as the cycle reads it: with ``cycle_noise`` σ > 0, plus σ·N(0, I)."""
+        sigma = self.cfg.cycle_noise
+        return fake if sigma == 0 else fake + sigma * self.randn(len(fake), *fake.shape[1:])
 
     def critic_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self._fakes is not None:

@@ -144,10 +144,12 @@ class CGAN(Conditional, GAN):
     # flattens by ~4,800 steps (FD 0.52, samples of `--class k` read as k 98.4% of the time;
     # 90 ms a step). On shapes DiffAugment's cutout hides the shape from the critic (the asked
     # shape was drawn 35% of the time at 2,500 steps); translation alone: 54% and FD 6.6 at
-    # 5,000 steps over two seeds (docs/benchmarks.md, round 10), still short of a working
-    # class control (95%), curve still falling; 101 ms a step alone, 8.4 minutes.
+    # 5,000 steps over two seeds (docs/benchmarks.md, round 10); with AC-GAN's auxiliary
+    # classifier added (aux_weight 1, round 12) 75% and FD 5.7 over the same seeds, still short of
+    # a working class control (95%), curve still rising; 101 ms a step alone, 8.4 minutes.
     presets = {**GAN.presets, "mnist5k": IMAGE_RECIPE | {"g_up": "upsample", "steps": 4800},
-               "shapes": IMAGE_RECIPE | {"g_up": "upsample", "steps": 5000, "augment": "translation"}}
+               "shapes": IMAGE_RECIPE | {"g_up": "upsample", "steps": 5000, "augment": "translation",
+                                         "aux_weight": 1.0}}
 
     @dataclass
     class Config(GAN.Config):

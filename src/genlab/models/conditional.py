@@ -147,7 +147,8 @@ class CGAN(Conditional, GAN):
     # 5,000 steps over two seeds (docs/benchmarks.md, round 10). Round 12: AC-GAN's auxiliary
     # classifier (aux_weight 1) took that to 75% (FD 5.7), and one size-keeping 3x3 convolution per
     # scale (conv_depth 1) on top to 88% and FD 3.0 at 3,500 steps (two seeds each). That step is
-    # 218 ms alone, so ten minutes hold 2,500 of them; still short of a working class control (95%).
+    # 218 ms alone, so ten minutes hold 2,500 of them (the whole command alone: 542 s); still short
+    # of a working class control (95%).
     presets = {**GAN.presets, "mnist5k": IMAGE_RECIPE | {"g_up": "upsample", "steps": 4800},
                "shapes": IMAGE_RECIPE | {"g_up": "upsample", "steps": 2500, "augment": "translation",
                                          "aux_weight": 1.0, "conv_depth": 1}}

@@ -148,8 +148,10 @@ def _units(x: Tensor, group: int) -> Tensor:
 def effective_lipschitz(critic: Critic, a: Tensor, b: Tensor, *, group: int = 1) -> float:
     """K_eff = max over unit pairs of |D(a) − D(b)| / ‖a − b‖ (Tanaka 2019, the authors' eff_K on
     pairs of generator samples). A secant slope, so at most the true Lipschitz constant: with
-    the true one DOT would leave every sample where it is (y is then a global minimum)."""
-    num = (_scores(critic, a) - _scores(critic, b)).abs()
+    the true one DOT would leave every sample where it is (y is then a global minimum). Forward
+    passes only: no graph is kept (a latent-space critic runs G as well)."""
+    with torch.no_grad():
+        num = (_scores(critic, a) - _scores(critic, b)).abs()
     den = (_units(a, group) - _units(b, group)).norm(dim=1)
     ok = den > 0
     if not ok.any():

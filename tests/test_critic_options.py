@@ -73,6 +73,31 @@ def test_lazy_r1_is_applied_k_times_weighted_on_exactly_every_kth_step():
         pytest.approx(9.0, rel=1e-6)
 
 
+def test_lazy_gradient_penalty_is_applied_k_times_weighted_on_every_kth_step():
+    """WGAN-GP's penalty with gp_every=3: on a linear critic ‖∇D‖ = ‖w‖ = 3 at every interpolate,
+    so λ(‖∇D‖ - 1)² = 4λ, applied 3× weighted on steps 0, 3, 6 only."""
+    w = torch.tensor([[1.0], [2.0], [2.0]])
+    real, fake = torch.randn(5, 3), torch.randn(5, 3)
+    game = games.game("wgan-gp", {"gp_weight": 0.5, "gp_every": 3})
+    plain = game.d_loss(real @ w, fake @ w).item()
+    for step in range(7):
+        loss, logs = games.critic_loss(game, lambda t: t @ w, real, fake, torch.rand, step=step)
+        if step % 3 == 0:
+            assert logs["gp"].item() == pytest.approx(3 * 0.5 * 4.0, rel=1e-5)
+            assert loss.item() == pytest.approx(plain + 6.0, rel=1e-5)
+        else:
+            assert "gp" not in logs and loss.item() == pytest.approx(plain, rel=1e-6)
+    assert games.game("wgan-gp").penalty_every == 1
+
+
+def test_lazy_gradient_penalty_run_resumes_bit_exactly(tmp_path):
+    opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides={"gp_every": 4, "width": 8})
+    genlab.train("wgan-gp", "digits", out=tmp_path / "straight", steps=9, **opts)
+    genlab.train("wgan-gp", "digits", out=tmp_path / "split", steps=5, **opts)
+    genlab.train("wgan-gp", "digits", out=tmp_path / "split", steps=9, resume=True, **opts)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+
+
 def test_lazy_r1_run_resumes_bit_exactly(tmp_path):
     opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides={"loss": "r1", "r1_every": 3, "width": 8})
     genlab.train("gan", "digits", out=tmp_path / "straight", steps=8, **opts)
@@ -154,6 +179,8 @@ def test_topk_trains_the_generator_on_the_fakes_the_critic_rates_highest():
 @pytest.mark.parametrize(("setting", "words"), [
     ("r1_every=0", "r1_every must be a positive integer"),
     ("r1_gamma=-1", "r1_gamma must be >= 0"),
+    ("gp_every=0", "gp_every must be a positive integer"),
+    ("gp_every=1.5", "gp_every=1.5 is not a valid int"),
     ("d_norm=group", "valid: auto, batch, layer, none, spectral"),
     ("g_up=pixelshuffle", "valid: transposed, upsample"),
     ("lr_d=-0.1", "lr, lr_d must be >= 0"),
@@ -162,7 +189,8 @@ def test_topk_trains_the_generator_on_the_fakes_the_critic_rates_highest():
     ("topk=1.5", "topk must be in (0, 1]"),
 ])
 def test_bad_values_are_refused_in_one_line(tmp_path, capsys, setting, words):
-    extra = ["--set", "loss=r1"] if setting.startswith("r1") else []
+    extra = ["--set", "loss=r1"] if setting.startswith("r1") else \
+        ["--set", "loss=wgan-gp"] if setting.startswith("gp") else []
     line = expect_user_error(capsys, "train", "gan", "--data", "digits", "--steps", "2", "--out", tmp_path / "r",
                              "--set", setting, *extra, unchanged=tmp_path)
     assert words in line

@@ -59,13 +59,16 @@ class Targets:
 
 @dataclass
 class PenaltyWeight:
-    """The weight of a critic penalty."""
+    """The weight of a critic penalty and how often it is applied."""
 
     gp_weight: float = 10.0  # λ of the gradient penalty on interpolates
+    gp_every: int = 1  # apply it on every k-th step, weighted k× (lazy, as StyleGAN2 applies R1)
 
     def __post_init__(self) -> None:
         if not self.gp_weight >= 0:
             raise BadInputError(f"gp_weight must be >= 0, got {self.gp_weight}")
+        if not (isinstance(self.gp_every, int) and self.gp_every >= 1):
+            raise BadInputError(f"gp_every must be a positive integer (1 = every step), got {self.gp_every}")
 
 
 @dataclass
@@ -88,7 +91,7 @@ def _least_squares(s: Targets) -> dict:
 
 
 def _weighted_penalty(s: PenaltyWeight) -> dict:
-    return {"penalty": partial(losses.gradient_penalty, weight=s.gp_weight)}
+    return {"penalty": partial(losses.gradient_penalty, weight=s.gp_weight), "penalty_every": s.gp_every}
 
 
 def _r1(s: R1Settings) -> dict:

@@ -166,6 +166,8 @@ class CGAN(Conditional, GAN):
                 raise BadInputError("pack is for gan, lsgan and wgan-gp; cgan's critic judges one sample at a time")
             if self.embed_dim < 0:
                 raise BadInputError(f"embed_dim must be >= 0 (0 = the number of classes), got {self.embed_dim}")
+            if self.info_codes:  # the label is the code a conditional GAN is given
+                raise BadInputError("info_codes is for gan, lsgan and wgan-gp; cgan is given the class label instead")
             if not self.aux_weight >= 0:
                 raise BadInputError(f"aux_weight must be >= 0 (0 = no auxiliary classifier), got {self.aux_weight}")
             super().validate()

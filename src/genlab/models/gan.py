@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab import games
@@ -42,6 +44,23 @@ def pack_samples(x: Tensor, m: int) -> Tensor:
 def unpack_samples(x: Tensor, m: int) -> Tensor:
     """The inverse of :func:`pack_samples`: (B, m·D) -> (B·m, D)."""
     return x if m == 1 else x.reshape(len(x) * m, x.shape[1] // m, *x.shape[2:])
+
+
+class InfoCritic(nn.Module):
+    """x -> ψ(φ(x)) (B, 1), and with ``logits`` also InfoGAN's Q head (Chen et al. 2016) on the same
+    features: the logits of the categorical code of each of the ``pack`` samples (B·pack, K)."""
+
+    def __init__(self, features: nn.Module, dim: int, codes: int, pack: int = 1):
+        super().__init__()
+        self.features = features  # x -> (B, dim)
+        self.psi = nn.Linear(dim, 1)
+        self.q = nn.Linear(dim, codes * pack)
+        self.codes = codes
+
+    def forward(self, x: Tensor, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        f = F.leaky_relu(self.features(x), 0.2)
+        out = self.psi(f)
+        return (out, self.q(f).reshape(-1, self.codes)) if logits else out
 
 
 class GAN(GenerativeModel):
@@ -76,6 +95,12 @@ class GAN(GenerativeModel):
         # top-k training (Sinha et al. 2020): G learns only from the fraction of its batch the critic
         # rates most real, annealed from 1 by 0.99 every 100 steps down to this floor (1 = off)
         topk: float = 1.0
+        # InfoGAN (Chen et al. 2016): a categorical code of this many values fed to G one-hot beside
+        # the noise, and a head on the critic's features (Q) that must read it back from the sample:
+        # info_weight × its cross-entropy joins both nets' losses (0 = off). The code is the argmax
+        # of the noise's first info_codes entries, so it is uniform and the noise stays N(0, I).
+        info_codes: int = 0
+        info_weight: float = 1.0
 
         def __post_init__(self) -> None:
             # The saved config holds the game's registry name and the optimizer it trained with.
@@ -94,6 +119,10 @@ class GAN(GenerativeModel):
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
             if not 0 < self.topk <= 1:
                 raise BadInputError(f"topk must be in (0, 1] (1 = off), got {self.topk}")
+            if self.info_codes == 1 or self.info_codes < 0:
+                raise BadInputError(f"info_codes must be 0 (off) or from 2 to latent_dim, got {self.info_codes}")
+            if not self.info_weight >= 0:
+                raise BadInputError(f"info_weight must be >= 0, got {self.info_weight}")
             if min(self.latent_dim, self.d_steps, self.conv_depth) < 0 or min(self.width, self.hidden, self.depth) < 1:
                 raise BadInputError("latent_dim, d_steps, conv_depth must be >= 0 and width, hidden, depth >= 1 "
                                     "(d_steps 0 = the game's default)")
@@ -137,19 +166,31 @@ class GAN(GenerativeModel):
     def __init__(self, cfg, info: DataInfo):
         super().__init__(cfg, info)
         self.latent_dim = auto_latent(cfg.latent_dim, info)
+        if cfg.info_codes > self.latent_dim:  # the code is read from the noise's first entries
+            raise BadInputError(f"info_codes must be 0 (off) or from 2 to latent_dim ({self.latent_dim}), "
+                                f"got {cfg.info_codes}")
         self.critic_pack = cfg.pack
         self.G = self.build_generator(cfg, info)
         self.D = self.build_critic(cfg, info)
 
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
-        """Noise (B, latent_dim) -> data; a conditional family also feeds the label."""
-        return data_net(info.shape, self.latent_dim, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
-                        up=cfg.g_up, extra=cfg.conv_depth)
+        """Noise (B, latent_dim), and InfoGAN's one-hot code when asked -> data; a conditional family
+        also feeds the label."""
+        return data_net(info.shape, self.latent_dim + cfg.info_codes, cfg, to_data=True, norm=cfg.g_norm,
+                        mlp_norm=cfg.g_norm, up=cfg.g_up, extra=cfg.conv_depth)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         """Data -> one raw output per pack of ``pack`` samples; a conditional family also reads the label."""
         packed = (info.shape[0] * cfg.pack, *info.shape[1:])  # m× the channels or inputs
+        if cfg.info_codes:
+            dim = 4 * cfg.width if info.is_image else cfg.hidden  # the critic's feature size
+            return InfoCritic(data_net(packed, dim, cfg, norm=self.d_norm(), act="lrelu", extra=cfg.conv_depth),
+                              dim, cfg.info_codes, cfg.pack)
         return data_net(packed, 1, cfg, norm=self.d_norm(), act="lrelu", extra=cfg.conv_depth)
+
+    def code(self, z: Tensor) -> Tensor:
+        """InfoGAN's categorical code of noise z: the argmax of its first ``info_codes`` entries."""
+        return z[:, :self.cfg.info_codes].argmax(1)
 
     @property
     def game(self) -> games.Game:
@@ -206,32 +247,54 @@ class GAN(GenerativeModel):
 
     def generate_from(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Samples (data units) from given noise z (N, latent_dim): what latent-space DOT moves."""
+        if self.cfg.info_codes:
+            z = torch.cat([z, F.one_hot(self.code(z), self.cfg.info_codes).to(z.dtype)], 1)
         return self.output(self.G(z))
 
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """D on data-space samples: raw outputs (B / pack, 1), one per pack of consecutive samples."""
         return self.D(pack_samples(self.to_net(x), self.critic_pack))
 
-    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def critic_loss(self, real: Tensor, fake: Tensor, code: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """The game's critic loss; with InfoGAN's ``code`` of each fake, plus info_weight × the
+        cross-entropy of the Q head's reading of it (Q learns on fakes, whose code is known)."""
         # the penalty is on the critic's own input: network units, packed (x̂ interpolates whole packs)
         real, fake = (pack_samples(self.augmented(self.to_net(t)), self.critic_pack) for t in (real, fake))
-        loss, logs = games.critic_loss(self.game, self.D, real, fake, self.rand, details=self.log_details,
-                                         step=self.train_step)
+        info = {}
+
+        def critic(t: Tensor) -> Tensor:
+            if code is None or t is not fake:
+                return self.D(t)
+            out, info["logits"] = self.D(t, logits=True)  # the fakes' code logits, from the same pass
+            return out
+
+        loss, logs = games.critic_loss(self.game, critic, real, fake, self.rand, details=self.log_details,
+                                       step=self.train_step)
+        if info:
+            logs["info_d"] = F.cross_entropy(info["logits"], code)
+            loss = loss + self.cfg.info_weight * logs["info_d"]
+            logs["loss_d"] = loss
         return loss, {k: v.detach() for k, v in logs.items()}
 
     def loss(self, phase: str, batch) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["x"]
+        z = self.randn(len(real), self.latent_dim)
         if phase == "d":
-            return self.critic_loss(real, self.generate(len(real)).detach())
-        fake = pack_samples(self.augmented(self.to_net(self.generate(len(real)))), self.critic_pack)
-        loss = self.g_loss(self.D(fake))
-        return loss, {"loss_g": loss.detach()}
+            return self.critic_loss(real, self.generate_from(z).detach(), self.code(z) if self.cfg.info_codes else None)
+        fake = pack_samples(self.augmented(self.to_net(self.generate_from(z))), self.critic_pack)
+        if not self.cfg.info_codes:
+            loss = self.g_loss(self.D(fake))
+            return loss, {"loss_g": loss.detach()}
+        out, logits = self.D(fake, logits=True)
+        info = F.cross_entropy(logits, self.code(z))  # can Q read G's code back from its samples?
+        loss = self.g_loss(out) + self.cfg.info_weight * info
+        return loss, {"loss_g": loss.detach(), "info_g": info.detach()}
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         return self._eval_call(self.generate, n)
 
     def latent(self) -> Latent | None:
-        return Latent(self.latent_dim, lambda z: self.output(self.G(z)))  # G's noise
+        return Latent(self.latent_dim, self.generate_from)  # G's noise (InfoGAN's code is read from it)
 
 
 class LSGAN(GAN):

@@ -50,7 +50,26 @@ def model_scores(m, clf, ref, n: int) -> dict:
     if m.conditional:
         hits = [float((clf.predict(draw(m, 100, seed=0, label=c)) == c).double().mean()) for c in range(k)]
         s["class_acc"] = sum(hits) / k
+    if getattr(m.cfg, "info_codes", 0):
+        s["code_acc"] = code_agreement(m, clf, n)
     return {key: round(val, 4) for key, val in s.items()}
+
+
+def code_agreement(m, clf, n: int) -> float:
+    """InfoGAN's code against the classifier's reading of the samples: the share of ``n`` samples
+    whose class is the one matched to their code by the best one-to-one matching of codes to
+    classes (the unsupervised accuracy the InfoGAN paper reports on MNIST)."""
+    import torch
+    from scipy.optimize import linear_sum_assignment
+
+    z = torch.randn(n, m.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes, classes = m.code(z), clf.predict(m.generate_from(z))
+    k, c = m.cfg.info_codes, len(clf.class_names)
+    table = torch.zeros(k, c)
+    table.index_put_((codes, classes), torch.ones(n), accumulate=True)
+    rows, cols = linear_sum_assignment(-table.numpy())
+    return float(table[rows, cols].sum() / n)
 
 
 def times_by_step(run: Path) -> dict[int, float]:

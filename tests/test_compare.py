@@ -83,3 +83,19 @@ def test_markdown_marks_the_best_mean():
                       "b": {"metrics": {"fd": summarise([5.0, 7.0]), "sharpness": summarise([1.1, 1.1])}}}}
     text = markdown(board)
     assert "| a | **2 ± 1** | 0.5 ± 0 |" in text and "| b | 6 ± 1 | **1.1 ± 0** |" in text
+
+
+def test_a_run_saved_before_a_game_setting_existed_is_reused(tmp_path, capsys):
+    """A wgan-gp run whose saved game settings predate one (``gp_every``) trained at that
+    setting's default: compare reuses it instead of calling it another configuration."""
+    out = tmp_path / "cmp"
+    args = ["compare", "wgan-gp", "--data", "ring8", "--seeds", "1", "--steps", "3", "--batch-size", "16",
+            "--n", "100", "--out", out]
+    assert call(*args) == 0
+    path = out / "runs" / "wgan-gp" / "seed0" / "config.json"
+    cfg = json.loads(path.read_text())
+    assert cfg["train"]["model_args"]["game"].pop("gp_every") == 1
+    path.write_text(json.dumps(cfg))
+    capsys.readouterr()
+    assert call(*args) == 0
+    assert "wgan-gp seed 0: done (3 steps), reused" in capsys.readouterr().err

@@ -120,15 +120,10 @@ def run_state(run: Path, cfg) -> tuple[str, int]:
 
         from genlab.models import model_class
 
-        # through the Config, so older spellings (cgan's loss "bce", lr 0 = the game's) compare equal
+        # through the Config, so older spellings (cgan's loss "bce", lr 0 = the game's) and game
+        # settings added since (wgan-gp's gp_every, at its default) compare equal
         config = model_class(cfg.model).Config
-        args = dataclasses.asdict(config(**(saved.get("model_args") or {})))
-        if args.get("game") is not None and "loss" in args:  # a game setting added since: its default
-            from genlab import games
-
-            settings = games.settings_of(args["loss"], args["game"])
-            args["game"] = {**args["game"], **dataclasses.asdict(settings)} if settings is not None else args["game"]
-        saved["model_args"] = args
+        saved["model_args"] = dataclasses.asdict(config(**(saved.get("model_args") or {})))
     for key in ("model", "data", "seed", "batch_size", "lr", "image_size", "model_args"):
         if saved.get(key) != getattr(cfg, key):
             raise BadInputError(f"{str(run)!r} holds a run with another {key} ({saved.get(key)!r}, not "

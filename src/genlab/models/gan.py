@@ -11,7 +11,7 @@ penalises a generator whose samples look alike (mode collapse) at the cost of m�
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +106,10 @@ class GAN(GenerativeModel):
             # The saved config holds the game's registry name and the optimizer it trained with.
             game = games.game(self.loss)
             self.loss = games.canonical(self.loss)
+            # every setting of the game by name, a setting added since a run was saved at its default
+            settings = games.settings_of(self.loss, self.game)
+            if settings is not None:
+                self.game = {**self.game, **asdict(settings)}
             self.lr = self.lr or game.lr
             self.beta1 = game.betas[0] if self.beta1 == -1 else self.beta1
             self.beta2 = game.betas[1] if self.beta2 == -1 else self.beta2
@@ -340,7 +344,7 @@ class WGANGP(GAN):
                # 3x3 conv per scale (conv_depth 1, as the gan recipe) took FD from 4.77 ± 0.22 (7,000
                # steps at 75 ms) to 4.07 ± 0.06 at 3,600 steps (161 ms a step alone: ten minutes) and
                # 3.90 ± 0.25 at 4,500 (3 seeds each; Adam 4e-4 was worse), docs/benchmarks.md round 11.
-               # Round 13: InfoGAN's 10-valued code (info_codes) took FD at 3,600 steps to 1.81 / 2.24
+               # Round 13: InfoGAN's 10-valued code (info_codes) took FD at 3,600 steps from 4.07 to 2.54
                # (seeds 1-3: 1.81 / 2.24 / 3.56) with every class >= 6.8%; its step is 165 ms alone
                # (3,200 steps: the whole command 535 s, seed 0 FD 4.55), so 3,400 steps fit ten minutes
                "mnist5k": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "conv_depth": 1,

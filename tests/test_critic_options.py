@@ -56,53 +56,44 @@ def test_r1_on_an_analytic_critic_equals_its_closed_form():
     assert torch.allclose(grad, 2 * w.detach())
 
 
-def test_lazy_r1_is_applied_k_times_weighted_on_exactly_every_kth_step():
-    w = torch.tensor([[1.0], [2.0], [2.0]])
+LINEAR_W = torch.tensor([[1.0], [2.0], [2.0]])  # a linear critic: ‖∇D‖ = ‖w‖ = 3 at every point
+
+
+@pytest.mark.parametrize("name, settings, k, penalty", [
+    # R1: γ/2 · ‖∇D(real)‖² = 9 with γ = 2
+    ("r1", {"r1_gamma": 2.0, "r1_every": 4}, 4, 9.0),
+    # WGAN-GP: λ(‖∇D(interpolate)‖ - 1)² = 4λ = 2 with λ = 0.5
+    ("wgan-gp", {"gp_weight": 0.5, "gp_every": 3}, 3, 2.0),
+])
+def test_lazy_penalty_is_applied_k_times_weighted_on_exactly_every_kth_step(name, settings, k, penalty):
+    """A lazy penalty (every k-th critic step, as StyleGAN2 applies R1) lands k× weighted on steps
+    0, k, 2k, ... and nowhere else; without the setting it lands, unweighted, on every step."""
     real, fake = torch.randn(5, 3), torch.randn(5, 3)
-    game = games.game("r1", {"r1_gamma": 2.0, "r1_every": 4})
-    plain = game.d_loss(real @ w, fake @ w).item()
-    for step in range(9):
-        loss, logs = games.critic_loss(game, lambda t: t @ w, real, fake, torch.rand, step=step)
-        if step % 4 == 0:
-            assert logs["gp"].item() == pytest.approx(4 * 9.0, rel=1e-6)
-            assert loss.item() == pytest.approx(plain + 36.0, rel=1e-6)
+    critic = lambda t: t @ LINEAR_W  # noqa: E731
+    game = games.game(name, settings)
+    plain = game.d_loss(critic(real), critic(fake)).item()
+    for step in range(2 * k + 1):
+        loss, logs = games.critic_loss(game, critic, real, fake, torch.rand, step=step)
+        if step % k == 0:
+            assert logs["gp"].item() == pytest.approx(k * penalty, rel=1e-5)
+            assert loss.item() == pytest.approx(plain + k * penalty, rel=1e-5)
         else:
             assert "gp" not in logs and loss.item() == pytest.approx(plain, rel=1e-6)
-    every = games.game("r1", {"r1_gamma": 2.0})
-    assert games.critic_loss(every, lambda t: t @ w, real, fake, torch.rand, step=3)[1]["gp"].item() == \
-        pytest.approx(9.0, rel=1e-6)
+    every = games.game(name, {key: v for key, v in settings.items() if not key.endswith("_every")})
+    assert every.penalty_every == 1
+    assert games.critic_loss(every, critic, real, fake, torch.rand, step=k + 1)[1]["gp"].item() == \
+        pytest.approx(penalty, rel=1e-5)
 
 
-def test_lazy_gradient_penalty_is_applied_k_times_weighted_on_every_kth_step():
-    """WGAN-GP's penalty with gp_every=3: on a linear critic ‖∇D‖ = ‖w‖ = 3 at every interpolate,
-    so λ(‖∇D‖ - 1)² = 4λ, applied 3× weighted on steps 0, 3, 6 only."""
-    w = torch.tensor([[1.0], [2.0], [2.0]])
-    real, fake = torch.randn(5, 3), torch.randn(5, 3)
-    game = games.game("wgan-gp", {"gp_weight": 0.5, "gp_every": 3})
-    plain = game.d_loss(real @ w, fake @ w).item()
-    for step in range(7):
-        loss, logs = games.critic_loss(game, lambda t: t @ w, real, fake, torch.rand, step=step)
-        if step % 3 == 0:
-            assert logs["gp"].item() == pytest.approx(3 * 0.5 * 4.0, rel=1e-5)
-            assert loss.item() == pytest.approx(plain + 6.0, rel=1e-5)
-        else:
-            assert "gp" not in logs and loss.item() == pytest.approx(plain, rel=1e-6)
-    assert games.game("wgan-gp").penalty_every == 1
-
-
-def test_lazy_gradient_penalty_run_resumes_bit_exactly(tmp_path):
-    opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides={"gp_every": 4, "width": 8})
-    genlab.train("wgan-gp", "digits", out=tmp_path / "straight", steps=9, **opts)
-    genlab.train("wgan-gp", "digits", out=tmp_path / "split", steps=5, **opts)
-    genlab.train("wgan-gp", "digits", out=tmp_path / "split", steps=9, resume=True, **opts)
-    assert_same_weights(tmp_path / "straight", tmp_path / "split")
-
-
-def test_lazy_r1_run_resumes_bit_exactly(tmp_path):
-    opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides={"loss": "r1", "r1_every": 3, "width": 8})
-    genlab.train("gan", "digits", out=tmp_path / "straight", steps=8, **opts)
-    genlab.train("gan", "digits", out=tmp_path / "split", steps=4, **opts)
-    genlab.train("gan", "digits", out=tmp_path / "split", steps=8, resume=True, **opts)
+@pytest.mark.parametrize("model, overrides", [
+    ("wgan-gp", {"gp_every": 4, "width": 8}),
+    ("gan", {"loss": "r1", "r1_every": 3, "width": 8}),
+])
+def test_lazy_penalty_run_resumes_bit_exactly(tmp_path, model, overrides):
+    opts = dict(batch_size=16, seed=2, ckpt_every=3, overrides=overrides)
+    genlab.train(model, "digits", out=tmp_path / "straight", steps=9, **opts)
+    genlab.train(model, "digits", out=tmp_path / "split", steps=5, **opts)
+    genlab.train(model, "digits", out=tmp_path / "split", steps=9, resume=True, **opts)
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
 
 

@@ -16,6 +16,7 @@ from genlab.models import MODELS, DataInfo
 from genlab.models.cyclegan import ImagePool
 from genlab.nets.patchgan import PatchDiscriminator, auto_layers, receptive_field
 
+from helpers import expect_user_error
 from test_train import assert_same_weights
 
 
@@ -127,9 +128,10 @@ def test_image_pool_mixes_old_and_new_once_full():
     assert (out[:, 0, 0, 0] <= stream[:, 0, 0, 0]).all()  # the history holds only earlier images
 
 
+@pytest.mark.parametrize("g_up", ["transposed", "upsample"])
 @pytest.mark.parametrize("size", [16, 24, 32])
-def test_generators_are_fully_convolutional(size):
-    model = build(size)
+def test_generators_are_fully_convolutional(size, g_up):
+    model = build(size, g_up=g_up)
     a, b = pair(3, size)
     for phase in model.phases:
         loss, _ = model.loss(phase, {"x": a, "x_b": b})
@@ -138,6 +140,27 @@ def test_generators_are_fully_convolutional(size):
         x = torch.rand(2, 3, other, other + 8) * 2 - 1
         for direction in ("a2b", "b2a"):
             assert model.translate(x, direction).shape == x.shape
+
+
+def test_an_upsampling_generator_leaves_no_checkerboard():
+    """A constant feature map through the first ×2 stage: a stride-2 3×3 transposed convolution
+    overlaps its kernel unevenly (one tap on even pixels, two on odd ones), so its output
+    alternates; nearest-neighbour ×2 then a 3×3 convolution keeps it constant (Odena et al. 2016)."""
+    for g_up, flat in (("transposed", False), ("upsample", True)):
+        net = build(16, g_up=g_up).G_AB.net
+        first = next(i for i, m in enumerate(net) if isinstance(m, (nn.ConvTranspose2d, nn.Upsample)))
+        norm = next(i for i in range(first, len(net)) if isinstance(net[i], nn.InstanceNorm2d))
+        with torch.no_grad():
+            out = nn.Sequential(*net[first:norm])(torch.ones(1, 32, 4, 4))[..., 1:-1, 1:-1]  # 8 wide x 4 at 1/4
+        spread = (out.amax((-2, -1)) - out.amin((-2, -1))).max().item()
+        assert out.shape[-1] == 6 and ((spread < 1e-5) if flat else (spread > 1e-3)), (g_up, spread)
+        assert any(isinstance(m, nn.ConvTranspose2d) for m in net) is not flat
+
+
+def test_an_unknown_upsampling_is_refused_in_one_line(tmp_path, capsys):
+    line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",
+                             "--out", tmp_path / "r", "--set", "g_up=bilinear", unchanged=tmp_path)
+    assert "g_up" in line and "transposed" in line and "upsample" in line
 
 
 def test_patch_critic_depth_and_bad_shapes():

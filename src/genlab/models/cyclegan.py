@@ -34,6 +34,7 @@ from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
 from genlab.nets import PatchDiscriminator, ResnetGenerator
 from genlab.nets.patchgan import auto_layers
+from genlab.nets.resnet import UPSAMPLINGS
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -103,6 +104,9 @@ class CycleGAN(GenerativeModel):
     class Config:
         width: int = 32  # base width of generators and critics (paper: 64; 32 keeps CPU runs practical)
         blocks: int = 6  # residual blocks per generator (paper: 6 at 128 px, 9 at 256 px)
+        # how each generator doubles its resolution: the paper's stride-2 transposed convolutions,
+        # or nearest-neighbour upsampling then a 3x3 convolution (no checkerboard, Odena et al. 2016)
+        g_up: str = choice("transposed", UPSAMPLINGS)
         d_layers: int = 0  # stride-2 layers per PatchGAN critic; 3 = 70x70 patches; 0 = by image size
         loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
         game: dict = field(default_factory=dict)  # the game's own settings (games.GAMES[loss].settings), by name
@@ -161,8 +165,8 @@ class CycleGAN(GenerativeModel):
         if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
             raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
                                 ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
-        self.G_AB = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
-        self.G_BA = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks)
+        self.G_AB = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks, up=cfg.g_up)
+        self.G_BA = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks, up=cfg.g_up)
         self.D_A = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real A vs. G_BA(b)
         self.D_B = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real B vs. G_AB(a)
         self.pool_a = ImagePool(cfg.pool_size, info.shape)

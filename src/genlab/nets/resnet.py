@@ -1,8 +1,9 @@
 """ResNet image-to-image generator (Johnson et al. 2016), as used by CycleGAN (Zhu et al. 2017).
 
 ``c7s1-w, d2w, d4w, R4w × blocks, u2w, uw, c7s1-C``: a 7×7 stem, two stride-2 downsamplings,
-residual blocks at 1/4 resolution, two stride-2 transposed-convolution upsamplings and a 7×7
-head. Fully convolutional, so any height and width divisible by 4 works, whatever size it was
+residual blocks at 1/4 resolution, two ×2 upsamplings (stride-2 transposed convolutions, as in
+the paper, or ``up="upsample"``: nearest-neighbour ×2 then a 3×3 convolution, which cannot leave
+the checkerboard pattern of uneven kernel overlap, Odena et al. 2016) and a 7×7 head. Fully convolutional, so any height and width divisible by 4 works, whatever size it was
 trained at. The paper's width is 64 with 6 blocks (128 px) or 9 (256 px); smaller widths keep
 CPU training practical.
 """
@@ -10,6 +11,8 @@ CPU training practical.
 from __future__ import annotations
 
 from torch import Tensor, nn
+
+UPSAMPLINGS = ("transposed", "upsample")
 
 
 def _norm(ch: int) -> nn.Module:
@@ -47,8 +50,10 @@ class ResnetGenerator(nn.Module):
 
     down = 2  # stride-2 stages: inputs must be divisible by 2**down
 
-    def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6):
+    def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6, up: str = "transposed"):
         super().__init__()
+        if up not in UPSAMPLINGS:
+            raise ValueError(f"up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
         layers: list[nn.Module] = _conv_block(c_in, width, 7, 1)  # c7s1-w
         ch = width
         for _ in range(self.down):  # d2w, d4w
@@ -56,8 +61,12 @@ class ResnetGenerator(nn.Module):
             ch *= 2
         layers += [ResidualBlock(ch) for _ in range(blocks)]
         for _ in range(self.down):  # u2w, uw
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, 2, padding=1, output_padding=1, bias=False),
-                       _norm(ch // 2), nn.ReLU(True)]
+            if up == "transposed":
+                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, 2, padding=1, output_padding=1, bias=False))
+            else:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                           nn.Conv2d(ch, ch // 2, 3, bias=False)]
+            layers += [_norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7)]  # c7s1-C, no norm
         self.net = nn.Sequential(*layers)

@@ -194,6 +194,24 @@ def test_one_psnr_and_ssim_for_reconstructions_and_translations():
         assert 0 < rec["ssim"] < 1
 
 
+def test_ssim_scores_intensities_with_wang_et_al_s_closed_form():
+    """Two flat images differ only in brightness: the contrast-structure term is 1 and SSIM is
+    the luminance term (2μxμy + C1) / (μx² + μy² + C1), C1 = (0.01 L)², on intensities in
+    [0, L = 1]: mid-grey 0.50 against 0.55 scores 0.995. Scored on the nets' [-1, 1] instead (0 against
+    0.1, C1 = 0.02²), the same pair would score 0.04."""
+    from genlab.metrics.images import ssim
+
+    for lo, hi in ((0.50, 0.55), (0.10, 0.30), (0.90, 0.95)):
+        x, y = torch.full((2, 3, 16, 16), lo * 2 - 1), torch.full((2, 3, 16, 16), hi * 2 - 1)
+        c1 = 0.01**2
+        expected = (2 * lo * hi + c1) / (lo**2 + hi**2 + c1)
+        assert ssim(x, y) == pytest.approx(expected, rel=1e-4) and ssim(y, x) == pytest.approx(ssim(x, y), rel=1e-6)
+    assert ssim(torch.full((2, 3, 16, 16), 0.0), torch.full((2, 3, 16, 16), 0.1)) > 0.99
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    assert ssim(x, x) == pytest.approx(1.0) and ssim(x, -x) < 0
+
+
 def test_samples_already_drawn_score_through_the_registry():
     """The trainer's live mode count and evaluation share the registry's mode function."""
     from genlab.data.toy2d import RING_STD, ring_centres

@@ -1,8 +1,13 @@
 """Per-image scores: PSNR and SSIM, reconstruction, sharpness, and class coverage.
 
 - :func:`psnr` and :func:`ssim` are the only PSNR and SSIM in genlab (reconstructions here,
-  translations in ``translation.py``): torchmetrics' implementations, data range 2 for images
-  in [-1, 1], PSNR averaged per image. SSIM's window is the standard Gaussian of Wang et al.
+  translations in ``translation.py``): torchmetrics' implementations, PSNR averaged per image.
+  SSIM is computed on intensities, the images mapped from [-1, 1] to [0, 1] with data range 1,
+  as Wang et al. (2004) define it: its luminance term (2μxμy + C1) / (μx² + μy² + C1) assumes
+  non-negative pixel values, and on the nets' [-1, 1] a region whose mean is near 0 (a mid-grey,
+  or a dark green's green channel) turns a small brightness error into a large loss (a flat
+  0.50 against 0.55 scores 0.995 on intensities and 0.04 on [-1, 1]). PSNR does not depend on
+  the shift (data range 2 on [-1, 1] is data range 1 on [0, 1]). SSIM's window is the standard Gaussian of Wang et al.
   (2004), 11 px with σ 1.5; on images smaller than 12 px it shrinks to the largest odd size
   that fits (7 px on 8×8 digits) and σ shrinks with it (σ = 1.5·k/11), so the window keeps
   the standard's shape (cut at ±3.3σ) rather than becoming a flat box.
@@ -50,11 +55,14 @@ def psnr(pred: Tensor, target: Tensor) -> float:
 
 
 def ssim(pred: Tensor, target: Tensor) -> float:
-    """Mean SSIM of images in [-1, 1], (N, C, H, W), with the window of :func:`ssim_window`."""
+    """Mean SSIM of images in [-1, 1], (N, C, H, W), scored as intensities in [0, 1] with the
+    window of :func:`ssim_window`."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     k, sigma = ssim_window(min(pred.shape[-2:]))
-    return float(structural_similarity_index_measure(pred.float(), target.float(), data_range=2.0,
+    intensity = lambda x: (x.double() + 1) / 2  # noqa: E731  [-1, 1] -> [0, 1]; double: SSIM's variances
+    # are differences of means of squares, which float32 rounds visibly on bright flat regions
+    return float(structural_similarity_index_measure(intensity(pred), intensity(target), data_range=1.0,
                                                      kernel_size=k, sigma=sigma))
 
 

@@ -163,8 +163,8 @@ METRICS: dict[str, MetricSpec] = {
                             "lower", ("recon",)),
     "psnr": MetricSpec(_recon("psnr"), "reconstruction PSNR in dB (data range 2), mean per image", "higher",
                        ("recon", "image")),
-    "ssim": MetricSpec(_recon("ssim"), "reconstruction SSIM (Gaussian window 11 px, sigma 1.5; smaller below "
-                       "12 px)", "higher", ("recon", "image")),
+    "ssim": MetricSpec(_recon("ssim"), "reconstruction SSIM on intensities in [0, 1] (Gaussian window 11 px, "
+                       "sigma 1.5; smaller below 12 px)", "higher", ("recon", "image")),
     "elbo": MetricSpec(_likelihood("elbo"), "evidence lower bound per example, nats (mean of k log weights)",
                        "higher", ("likelihood",)),
     "nll": MetricSpec(_likelihood("nll"), "importance-weighted NLL bound -L_k per example, nats (--k samples)",

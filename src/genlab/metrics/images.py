@@ -7,10 +7,10 @@
   non-negative pixel values, and on the nets' [-1, 1] a region whose mean is near 0 (a mid-grey,
   or a dark green's green channel) turns a small brightness error into a large loss (a flat
   0.50 against 0.55 scores 0.995 on intensities and 0.04 on [-1, 1]). PSNR does not depend on
-  the shift (data range 2 on [-1, 1] is data range 1 on [0, 1]). SSIM's window is the standard Gaussian of Wang et al.
-  (2004), 11 px with σ 1.5; on images smaller than 12 px it shrinks to the largest odd size
-  that fits (7 px on 8×8 digits) and σ shrinks with it (σ = 1.5·k/11), so the window keeps
-  the standard's shape (cut at ±3.3σ) rather than becoming a flat box.
+  the shift (data range 2 on [-1, 1] is data range 1 on [0, 1]). SSIM's window is the standard
+  Gaussian of Wang et al. (2004), 11 px with σ 1.5; on images smaller than 12 px it shrinks to
+  the largest odd size that fits (7 px on 8×8 digits) and σ shrinks with it (σ = 1.5·k/11), so
+  the window keeps the standard's shape (cut at ±3.3σ) rather than becoming a flat box.
 - Reconstruction compares ``model.reconstruct(x)`` with held-out ``x`` in data space.
 - Sharpness is the variance of the Laplacian (Pech-Pacheco et al. 2000), the classic blur
   measure; we report generated / real, so 1 means "as sharp as the data" and VAE blur shows

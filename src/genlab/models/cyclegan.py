@@ -34,7 +34,7 @@ from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
 from genlab.nets import PatchDiscriminator, ResnetGenerator
 from genlab.nets.patchgan import auto_layers
-from genlab.nets.resnet import UPSAMPLINGS
+from genlab.nets.dcgan import UPSAMPLINGS
 
 DIRECTIONS = ("a2b", "b2a")
 

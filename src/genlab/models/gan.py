@@ -23,6 +23,7 @@ from genlab.config import choice
 from genlab.errors import BadInputError
 from genlab.models.base import DataInfo, GenerativeModel, Latent, NetSizes, auto_latent
 from genlab.nets import data_net
+from genlab.nets.dcgan import UPSAMPLINGS
 
 GAME_NAMES = "|".join(games.GAMES)
 
@@ -87,7 +88,7 @@ class GAN(GenerativeModel):
         d_norm: str = choice("auto", ("auto", "batch", "layer", "none", "spectral"))
         # how the image generator doubles its size: stride-2 transposed 4x4 convolutions (DCGAN) or
         # nearest-neighbour upsampling then a 3x3 convolution (Odena et al. 2016: no checkerboard)
-        g_up: str = choice("transposed", ("transposed", "upsample"))
+        g_up: str = choice("transposed", UPSAMPLINGS)
         lr_d: float = 0.0  # the critic's Adam learning rate (TTUR, Heusel et al. 2017); 0 = lr
         lr_decay: float = 0.0  # final fraction of training over which the lr falls linearly to 0
         pack: int = 1  # PacGAN: the critic judges packs of this many samples (1 = plain GAN)

@@ -11,6 +11,10 @@ from torch import Tensor, nn
 
 from genlab.errors import BadInputError
 
+# how a generator doubles its resolution: stride-2 transposed convolutions, or nearest-neighbour
+# upsampling then a 3x3 convolution (no checkerboard, Odena et al. 2016)
+UPSAMPLINGS = ("transposed", "upsample")
+
 
 def down_plan(size: int) -> tuple[int, int]:
     """How many stride-2 halvings take ``size`` to a small base: 64 -> (4, 4), 28 -> (2, 7), 8 -> (1, 4)."""
@@ -77,8 +81,8 @@ class ConvDecoder(nn.Module):
         self.project = nn.Sequential(nn.Linear(in_dim, chans[0] * base * base),
                                      nn.Unflatten(1, (chans[0], base, base)),
                                      _norm(norm, chans[0]), nn.ReLU())
-        if up not in ("transposed", "upsample"):
-            raise BadInputError(f"g_up={up!r} is not allowed; valid: transposed, upsample")
+        if up not in UPSAMPLINGS:
+            raise BadInputError(f"g_up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
 
         def double(c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
             if up == "transposed":

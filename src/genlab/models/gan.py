@@ -346,8 +346,8 @@ class WGANGP(GAN):
                # steps at 75 ms) to 4.07 ± 0.06 at 3,600 steps (161 ms a step alone: ten minutes) and
                # 3.90 ± 0.25 at 4,500 (3 seeds each; Adam 4e-4 was worse), docs/benchmarks.md round 11.
                # Round 13: InfoGAN's 10-valued code (info_codes) took FD at 3,600 steps from 4.07 to 2.54
-               # (seeds 1-3: 1.81 / 2.24 / 3.56) with every class >= 6.8%; its step is 165 ms alone
-               # (3,200 steps: the whole command 535 s, seed 0 FD 4.55), so 3,400 steps fit ten minutes
+               # (seeds 1-3: 1.81 / 2.24 / 3.56) with every class >= 6.8%. Round 14, at 3,400 steps: FD
+               # 2.72 ± 0.44 (seeds 0-2), every class >= 5.7%; the whole command alone 539 s (157 ms a step)
                "mnist5k": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "conv_depth": 1,
                                           "steps": 3400, "info_codes": 10},
                "shapes": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "steps": 5000}}

@@ -64,6 +64,28 @@ def test_cycle_and_identity_losses_are_l1_with_known_answers():
     assert loss.item() == pytest.approx(expect, rel=1e-4)
 
 
+def test_identity_steps_keep_the_identity_loss_for_the_first_steps_only(tmp_path, capsys):
+    """identity_steps k: training steps 0..k-1 carry the identity term, later ones the same loss
+    without it (and no identity passes); 0 keeps it on every step; a negative k is refused."""
+    a, b = pair()
+    model = build(identity_steps=3)
+    model.G_AB, model.G_BA = Scaled(0.5), Scaled(0.5)
+    lam = model.cfg.cycle_weight
+    for step, on in ((0, True), (2, True), (3, False), (50, False)):
+        model.train_step = step
+        loss, logs = model.loss("g", {"x": a, "x_b": b})
+        plain = logs["loss_adv"] + lam * (logs["cycle_a"] + logs["cycle_b"])
+        assert ("identity" in logs) is on, step
+        extra = 0.5 * lam * 0.5 * (a.abs().mean() + b.abs().mean()) if on else 0.0
+        assert loss.item() == pytest.approx(float(plain + extra), rel=1e-5), step
+    always = build()
+    always.train_step = 10_000
+    assert "identity" in always.loss("g", {"x": a, "x_b": b})[1]
+    line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",
+                             "--out", tmp_path / "r", "--set", "identity_steps=-1", unchanged=tmp_path)
+    assert "identity_steps" in line
+
+
 def test_cycle_noise_is_added_to_the_translations_the_cycle_reads():
     """cycle_noise σ: each direction's translation gets σ·N(0, I) before it is mapped back, so
     with halving generators the cycle L1 is mean|a - (a/2 + σε)/2|; σ = 0 draws no noise at all,
@@ -199,10 +221,12 @@ def test_sample_translates_kept_examples():
     assert nrow == 6 and grid.shape == (24, 3, 16, 16) and torch.equal(grid[0], a[0])
 
 
-def test_resume_is_bit_exact_with_the_pool(tmp_path):
+@pytest.mark.parametrize("identity", [{}, {"identity_weight": 0.5, "identity_steps": 8}],
+                         ids=["plain", "identity-phase-across-the-resume"])
+def test_resume_is_bit_exact_with_the_pool(tmp_path, identity):
     # lr_decay=0: the decay follows --steps, so a run resumed to more steps decays later
     opts = dict(batch_size=4, seed=1, image_size=16, ckpt_every=6, sample_every=0,
-                overrides={"width": 4, "blocks": 1, "pool_size": 6, "examples": 4, "lr_decay": 0.0})
+                overrides={"width": 4, "blocks": 1, "pool_size": 6, "examples": 4, "lr_decay": 0.0, **identity})
     genlab.train("cyclegan", "mnist-style", out=tmp_path / "straight", steps=12, **opts)
     genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=6, **opts)
     genlab.train("cyclegan", "mnist-style", out=tmp_path / "split", steps=12, resume=True, **opts)

@@ -113,6 +113,10 @@ class CycleGAN(GenerativeModel):
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
         cycle_weight: float = 10.0  # λ on each direction's cycle L1
         identity_weight: float = 0.5  # identity L1 weight as a fraction of λ (paper: 0.5); 0 = off
+        # training steps that carry the identity loss, from the first; 0 = every step. A short
+        # identity phase picks, among maps the unpaired data cannot tell apart, the colour map
+        # nearest to identity while the map forms, and stops pulling colours once it has formed
+        identity_steps: int = 0
         # std of Gaussian noise added to each translation before the cycle maps it back (network
         # units, [-1, 1]): a low-amplitude signal hidden in a translation to satisfy the cycle loss
         # no longer survives (Bashkirova et al. 2019; Chu et al. 2017 on CycleGAN's steganography);
@@ -127,8 +131,10 @@ class CycleGAN(GenerativeModel):
 
         def validate(self) -> None:
             parse_policy(self.augment)
-            if self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1:
-                raise BadInputError("width and examples must be >= 1; blocks, d_layers and pool_size >= 0")
+            if (self.width < 1 or self.blocks < 0 or self.d_layers < 0 or self.pool_size < 0 or self.examples < 1
+                    or self.identity_steps < 0):
+                raise BadInputError("width and examples must be >= 1; blocks, d_layers, pool_size and "
+                                    "identity_steps >= 0")
             if not min(self.cycle_weight, self.identity_weight, self.cycle_noise) >= 0:
                 raise BadInputError("cycle_weight, identity_weight and cycle_noise must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -236,13 +242,18 @@ class CycleGAN(GenerativeModel):
         lam = self.cfg.cycle_weight
         loss = adv + lam * (cyc_a + cyc_b)
         logs = {"loss_adv": adv.detach(), "cycle_a": cyc_a.detach(), "cycle_b": cyc_b.detach()}
-        if self.cfg.identity_weight > 0:
+        if self.identity_on():
             # A generator fed an image already in its target domain should leave it alone.
             idt = F.l1_loss(self.output(self.G_BA(a)), a) + F.l1_loss(self.output(self.G_AB(b)), b)
             loss = loss + self.cfg.identity_weight * lam * idt
             logs["identity"] = idt.detach()
         self._fakes = (fake_a.detach(), fake_b.detach())
         return loss, {"loss_g": loss.detach(), **logs}
+
+    def identity_on(self) -> bool:
+        """Whether this training step's generator loss carries the identity term."""
+        cfg = self.cfg
+        return cfg.identity_weight > 0 and (cfg.identity_steps == 0 or self.train_step < cfg.identity_steps)
 
     def noised(self, fake: Tensor) -> Tensor:
         """A translation as the cycle reads it: with ``cycle_noise`` σ > 0, plus σ·N(0, I)."""

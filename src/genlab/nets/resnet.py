@@ -4,8 +4,9 @@
 residual blocks at 1/4 resolution, two ×2 upsamplings (stride-2 transposed convolutions, as in
 the paper, or ``up="upsample"``: nearest-neighbour ×2 then a 3×3 convolution, which cannot leave
 the checkerboard pattern of uneven kernel overlap, Odena et al. 2016) and a 7×7 head. Fully
-convolutional, so any height and width divisible by 4 works, whatever size it was trained at. The paper's width is 64 with 6 blocks (128 px) or 9 (256 px); smaller widths keep
-CPU training practical.
+convolutional, so any height and width divisible by 4 works, whatever size it was trained at.
+The paper's width is 64 with 6 blocks (128 px) or 9 (256 px); smaller widths keep CPU training
+practical.
 """
 
 from __future__ import annotations

@@ -70,12 +70,17 @@ def test_identity_steps_keep_the_identity_loss_for_the_first_steps_only(tmp_path
     a, b = pair()
     model = build(identity_steps=3)
     model.G_AB, model.G_BA = Scaled(0.5), Scaled(0.5)
+    calls = []  # one entry per generator pass
+    for g in (model.G_AB, model.G_BA):
+        g.register_forward_hook(lambda *_: calls.append(1))
     lam = model.cfg.cycle_weight
     for step, on in ((0, True), (2, True), (3, False), (50, False)):
         model.train_step = step
+        calls.clear()
         loss, logs = model.loss("g", {"x": a, "x_b": b})
         plain = logs["loss_adv"] + lam * (logs["cycle_a"] + logs["cycle_b"])
         assert ("identity" in logs) is on, step
+        assert len(calls) == (6 if on else 4), step  # translate + cycle per direction, + identity
         extra = 0.5 * lam * 0.5 * (a.abs().mean() + b.abs().mean()) if on else 0.0
         assert loss.item() == pytest.approx(float(plain + extra), rel=1e-5), step
     always = build()

@@ -354,7 +354,7 @@ class WGANGP(GAN):
                # Round 13: InfoGAN's 10-valued code (info_codes) took FD at 3,600 steps from 4.07 to 2.54
                # (seeds 1-3: 1.81 / 2.24 / 3.56) with every class >= 6.8%. Round 14, at 3,400 steps: FD
                # 2.72 ± 0.44 (seeds 0-2), every class >= 5.7%; the whole command alone 539 s (157 ms a step)
-               # Round 16: without DiffAugment, FD 1.28 +- 0.15 at the same 3,400 steps (seeds 0-2: 1.22 /
+               # Round 16: without DiffAugment, FD 1.28 ± 0.15 at the same 3,400 steps (seeds 0-2: 1.22 /
                # 1.06 / 1.57, 5.7x the floor), better on every seed; the step is no slower (169 ms alone).
                "mnist5k": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "conv_depth": 1,
                                           "steps": 3400, "info_codes": 10, "augment": ""},

@@ -78,10 +78,11 @@ def plot(doc: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), dpi=100)
-    for c in doc["curves"]:
+    colors = plt.cm.tab20.colors if len(doc["curves"]) > 10 else plt.cm.tab10.colors  # one colour per curve
+    for i, c in enumerate(doc["curves"]):
         t = [p["minutes"] for p in c["points"]]
         for ax, key in zip(axes, ("fd_over_floor", "cls_score", "classes_5pct")):
-            ax.plot(t, [p[key] for p in c["points"]], marker="o", ms=3, label=c["label"])
+            ax.plot(t, [p[key] for p in c["points"]], marker="o", ms=3, label=c["label"], color=colors[i % len(colors)])
     for ax, title in zip(axes, ("FD / real-vs-real floor (log)", "classifier score (real ~9)", "classes with >= 5% of samples")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(f"minutes ({doc['clock']})", fontsize=8)

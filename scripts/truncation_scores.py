@@ -28,14 +28,16 @@ def main() -> None:
         p.error(f"--psi values must be in (0, 1], got {args.psi}")
 
     from genlab.evaluation import score_run
+    from genlab.models.gan import GAN
     from genlab.runs import load
 
+    run = load(args.run)
+    if not isinstance(run.model, GAN):
+        p.error(f"{args.run} holds a {run.name} run: the truncation trick is for the GAN families "
+                f"(gan, lsgan, wgan-gp, cgan)")
+    plain = run.model.randn
     for psi in psis:
-        run = load(args.run)
-        if not hasattr(run.model, "latent_dim"):
-            p.error(f"{args.run} holds a {type(run.model).__name__}: the truncation trick is for GAN runs")
-        plain = run.model.randn
-        run.model.randn = lambda *a, _f=plain, _psi=psi, **k: _f(*a, **k) * _psi
+        run.model.randn = lambda *a, _psi=psi, **k: plain(*a, **k) * _psi
         scores = score_run(run, METRICS, n=args.n, seed=args.seed)
         print(json.dumps({"run": args.run, "psi": psi, **{s.metric: round(s.value, 4) for s in scores}}), flush=True)
 

@@ -48,3 +48,10 @@ def test_a_psi_outside_zero_to_one_is_refused(info_gan_run, monkeypatch, capsys,
         _script(monkeypatch, capsys, str(info_gan_run), "--psi", psi)
     assert e.value.code == 2
     assert "--psi values must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_run_without_a_gan_is_refused(tiny_vae_image_run, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as e:
+        _script(monkeypatch, capsys, str(tiny_vae_image_run))
+    assert e.value.code == 2
+    assert "the truncation trick is for the GAN families" in capsys.readouterr().err

@@ -150,9 +150,9 @@ class CGAN(Conditional, GAN):
     # 218 ms alone, so ten minutes hold 2,500 of them (the whole command alone: 542 s). Round 13:
     # aux_weight 2 (87% over two seeds, against 81%) and an EMA of G with a horizon of ~200 steps
     # (ema_decay 0.995: 87.8% / 91.8%, FD 3.23 / 3.62). Round 17: batch 48, whose step is 136 ms
-    # alone, so 3,800 steps fit the budget (the whole command alone: 541 s): the asked shape 95.3%
-    # of the time and FD 1.87 (25x the floor) over three seeds, the curves still rising
-    # (docs/benchmarks.md, round 17).
+    # alone, so 3,800 steps fit the budget (the whole command alone: 541 s): the asked shape 94.6%
+    # of the time and FD 1.86 (25x the floor) over four seeds, the curves still rising
+    # (docs/benchmarks.md, round 17); still short of 95%.
     presets = {**GAN.presets, "mnist5k": IMAGE_RECIPE | {"g_up": "upsample", "steps": 4800},
                "shapes": IMAGE_RECIPE | {"g_up": "upsample", "batch_size": 48, "steps": 3800,
                                          "augment": "translation", "aux_weight": 2.0, "conv_depth": 1,

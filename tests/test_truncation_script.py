@@ -27,7 +27,7 @@ def _script(monkeypatch, capsys, *args: str) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_psi_one_is_the_runs_own_scores_and_a_smaller_psi_narrows_the_samples(info_gan_run, monkeypatch, capsys):
+def test_psi_one_is_the_runs_own_scores_and_a_smaller_psi_changes_them(info_gan_run, monkeypatch, capsys):
     from genlab.evaluation import score_run
 
     lines = _script(monkeypatch, capsys, str(info_gan_run), "--seed", "3", "--n", "200", "--psi", "1,0.2")

@@ -156,7 +156,7 @@ class CGAN(Conditional, GAN):
     presets = {**GAN.presets, "mnist5k": IMAGE_RECIPE | {"g_up": "upsample", "steps": 4800},
                "shapes": IMAGE_RECIPE | {"g_up": "upsample", "batch_size": 48, "steps": 3800,
                                          "augment": "translation", "aux_weight": 2.0, "conv_depth": 1,
-                                         "ema_decay": 0.995}}
+                                         "ema_decay": 0.995, "lr": 3e-4}}
 
     @dataclass
     class Config(GAN.Config):

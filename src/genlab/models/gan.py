@@ -172,9 +172,9 @@ class GAN(GenerativeModel):
     # Round 16: batch 48 at 9,600 steps (61 against 79 ms a step alone) met both targets in the
     # study (FD 0.61, confidence 0.958, three seeds), but its whole command alone took 643 s
     # (606 s at 8,400 steps): over the budget, so the recipe kept batch 64.
-    # Round 20: the nets in channels-last memory layout run 1.1-1.9x faster on this CPU (the same
-    # maths, other kernels), and the whole batch-48 command at 9,600 steps took 559 s alone: the
-    # recipe since.
+    # Round 20: the DCGAN nets in channels-last memory layout step 1.13-1.41x faster on this CPU (the
+    # same maths, other kernels; 1.41x for this one), and the whole batch-48 command at 9,600 steps
+    # took 559 s alone (FD 0.55, 2.4x the floor, confidence 0.956, three seeds): the recipe since.
     presets = {"vector": {"batch_size": 256, "hidden": 128, "steps": 12000, "lr_decay": 0.5},
                "mnist5k": IMAGE_RECIPE | {"conv_depth": 1, "lr": 4e-4, "info_codes": 10, "batch_size": 48,
                                           "steps": 9600, "channels_last": True},
@@ -363,7 +363,7 @@ class WGANGP(GAN):
                # Round 16: without DiffAugment, FD 1.28 ± 0.15 at the same 3,400 steps (seeds 0-2: 1.22 /
                # 1.06 / 1.57, 5.7x the floor), better on every seed; the step is no slower (169 ms alone).
                # Round 20: in channels-last layout the step is 1.15-1.3x faster, so the budget holds
-               # 4,500 steps (the whole command alone: see docs/benchmarks.md, round 20).
+               # 4,500 steps (the whole command alone: 558 s); FD 0.83 ± 0.09 (3.7x the floor, three seeds).
                "mnist5k": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "conv_depth": 1,
                                           "steps": 4500, "info_codes": 10, "augment": "", "channels_last": True},
                "shapes": IMAGE_RECIPE | {"d_steps": 1, "lr": 2e-4, "beta1": 0.5, "g_up": "upsample", "steps": 5000}}

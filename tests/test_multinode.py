@@ -54,8 +54,17 @@ def test_two_torchrun_nodes_train_the_weights_of_one_two_process_run_and_of_one_
          "-m", "genlab", "train", *SETTINGS, "--devices", "1", "--num-nodes", "2", "--out", str(out)],
         cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for rank in (0, 1)]
+    results = []
     try:
-        results = [p.communicate(timeout=240) for p in nodes]
+        for p in nodes:
+            results.append(p.communicate(timeout=240))
+    except subprocess.TimeoutExpired:  # fail with what each node printed, the stuck one included
+        for p in nodes:
+            p.kill()
+        said = results + [p.communicate() for p in nodes[len(results):]]
+        pytest.fail("a node did not end within 240 s: " + " | ".join(
+            f"node {r} (exit {p.returncode}): stdout {o[-500:]!r} stderr {e[-1500:]!r}"
+            for r, (p, (o, e)) in enumerate(zip(nodes, said))))
     finally:
         for p in nodes:
             if p.poll() is None:

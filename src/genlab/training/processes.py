@@ -124,10 +124,22 @@ def restore_collective_timeout() -> None:
     on rank 0 is not a lost process), not the rendezvous limit."""
     import torch.distributed as dist
 
-    set_timeout = getattr(dist.distributed_c10d, "_set_pg_timeout", None)
+    # torch >= 2.6 names it set_timeout; before, only the private _set_pg_timeout (since deprecated)
+    set_timeout = getattr(dist, "set_timeout", None) or getattr(dist.distributed_c10d, "_set_pg_timeout", None)
     if set_timeout is not None and dist.is_initialized():
         with contextlib.suppress(Exception):
             set_timeout(DEFAULT_PG_TIMEOUT)
+
+
+def end_process_group() -> None:
+    """After a finished data-parallel run: this process leaves its process group now, not in the
+    interpreter's exit, where the order in which the group's sockets and the launcher's store
+    client are torn down is not fixed (torch asks for ``destroy_process_group`` before exit), and a
+    later run in the same process starts a group of its own."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def reap_workers(fabric, grace: float) -> None:

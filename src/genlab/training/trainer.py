@@ -39,8 +39,8 @@ from genlab.training.compiling import (check_compile_backend, check_layout_and_c
 from genlab.training.checkpoint import python_rng_list, python_rng_state, save_checkpoint
 from genlab.training.ema import EMA
 from genlab.training.guard import Guard, fused
-from genlab.training.processes import (first_sentence, is_peer_failure, joining, make_fabric, reap_workers,
-                                       restore_collective_timeout)
+from genlab.training.processes import (end_process_group, first_sentence, is_peer_failure, joining, make_fabric,
+                                       reap_workers, restore_collective_timeout)
 
 MAX_BAD_IN_A_ROW = 50  # nan_policy=skip gives up after this many bad updates in a row
 
@@ -254,11 +254,12 @@ class Trainer:
         the set-up, and whatever the end: plain modules handed back, callbacks closed, workers
         reaped; a collective that failed because another process went away becomes one clear error."""
         self._call("on_launch")
-        grace = 30.0
+        grace, finished = 30.0, False
         try:
             self._setup()
             self._call("on_start")
             yield
+            finished = True
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, workers included
             grace = 0.0
             raise
@@ -282,6 +283,8 @@ class Trainer:
             self.model.log_details, self.model.train_step = True, 0
             self._call("on_close")
             reap_workers(getattr(self, "fabric", None), grace)
+            if finished:  # every rank got here: each closes its side of the group before the process ends
+                end_process_group()
 
     def _check_skipped(self, updates: int) -> None:
         """Skipped updates are reported; a run that skipped most of them did not train."""

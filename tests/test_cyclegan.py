@@ -190,6 +190,46 @@ def test_an_unknown_upsampling_is_refused_in_one_line(tmp_path, capsys):
     assert "g_up" in line and "transposed" in line and "upsample" in line
 
 
+@pytest.mark.parametrize("norm,kind", [("instance", nn.InstanceNorm2d), ("batch", nn.BatchNorm2d), ("none", None)])
+def test_norm_settings_build_the_named_layers(norm, kind):
+    """g_norm / d_norm put the named layer after every normalised convolution of the generators
+    and critics (the critics' first layer has none in every case); without a norm the
+    convolutions carry a bias, with one they do not (the norm would cancel it)."""
+    model = build(16, g_norm=norm, d_norm=norm)
+    norms = (nn.InstanceNorm2d, nn.BatchNorm2d)
+    for net, expected in ((model.G_AB.net, 1 + 2 + 2 * 2 + 2), (model.D_A.net, 1)):  # stem, 2 down, 2 blocks x 2, 2 up
+        found = [m for m in net.modules() if isinstance(m, norms)]
+        assert len(found) == (expected if kind else 0) and all(type(m) is kind for m in found), (norm, found)
+        convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        assert sum(m.bias is None for m in convs) == (0 if kind is None else expected), norm
+    a, b = pair(2)
+    for phase in model.phases:
+        assert torch.isfinite(model.loss(phase, {"x": a, "x_b": b})[0])
+
+
+def test_instance_norm_loses_a_flat_images_level_and_the_other_norms_keep_it():
+    """Instance norm removes each channel's mean over the image: a flat image leaves the stem
+    (7x7 convolution, norm, ReLU) as all-zero maps whatever its level, so nothing after it can
+    tell a dark flat background from a bright one (seasons' snow and grass are flat). Batch norm
+    (over images of different levels) and no norm keep the level."""
+    levels = torch.tensor([-0.6, 0.0, 0.7]).view(3, 1, 1, 1).expand(3, 3, 16, 16).contiguous()
+    for norm in ("instance", "batch", "none"):
+        net = build(16, g_norm=norm).G_AB.net.train()
+        stem = nn.Sequential(*net[:4])  # reflection pad, 7x7 convolution, the norm, ReLU
+        assert isinstance(stem[2], {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d, "none": nn.Identity}[norm])
+        with torch.no_grad():
+            out = stem(levels)
+        spread = (out - out[:1]).abs().amax().item()
+        assert (spread < 1e-3) if norm == "instance" else (spread > 1e-2), (norm, spread)
+
+
+def test_an_unknown_norm_is_refused_in_one_line(tmp_path, capsys):
+    for key in ("g_norm", "d_norm"):
+        line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",
+                                 "--out", tmp_path / "r", "--set", f"{key}=group", unchanged=tmp_path)
+        assert key in line and "instance, batch, none" in line, line
+
+
 def test_patch_critic_depth_and_bad_shapes():
     assert [receptive_field(n) for n in (1, 2, 3)] == [16, 34, 70]  # 3 layers: the paper's 70x70
     assert [auto_layers(s) for s in (8, 16, 28, 32, 64, 256)] == [1, 1, 2, 2, 3, 3]

@@ -33,8 +33,9 @@ from genlab.config import choice
 from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
 from genlab.nets import PatchDiscriminator, ResnetGenerator
-from genlab.nets.patchgan import auto_layers
 from genlab.nets.dcgan import UPSAMPLINGS
+from genlab.nets.patchgan import auto_layers
+from genlab.nets.resnet import NORMS
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -108,6 +109,10 @@ class CycleGAN(GenerativeModel):
         # or nearest-neighbour upsampling then a 3x3 convolution (no checkerboard, Odena et al. 2016)
         g_up: str = choice("transposed", UPSAMPLINGS)
         d_layers: int = 0  # stride-2 layers per PatchGAN critic; 3 = 70x70 patches; 0 = by image size
+        # normalisation in the generators and in the critics (the reference implementation's
+        # --norm): per-image instance norm (the paper's), batch norm, or none
+        g_norm: str = choice("instance", NORMS)
+        d_norm: str = choice("instance", NORMS)
         loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
         game: dict = field(default_factory=dict)  # the game's own settings (games.GAMES[loss].settings), by name
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
@@ -173,10 +178,11 @@ class CycleGAN(GenerativeModel):
         if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
             raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
                                 ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
-        self.G_AB = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks, up=cfg.g_up)
-        self.G_BA = ResnetGenerator(c, c, width=cfg.width, blocks=cfg.blocks, up=cfg.g_up)
-        self.D_A = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real A vs. G_BA(b)
-        self.D_B = PatchDiscriminator(c, width=cfg.width, layers=layers)  # real B vs. G_AB(a)
+        g, d = {"width": cfg.width, "norm": cfg.g_norm}, {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
+        self.G_AB = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
+        self.G_BA = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
+        self.D_A = PatchDiscriminator(c, **d)  # real A vs. G_BA(b)
+        self.D_B = PatchDiscriminator(c, **d)  # real B vs. G_AB(a)
         self.pool_a = ImagePool(cfg.pool_size, info.shape)
         self.pool_b = ImagePool(cfg.pool_size, info.shape)
         # A few training images of each domain, kept for sample() and the progress figures.

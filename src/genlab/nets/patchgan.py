@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from genlab.nets.resnet import norm_layer
+
 
 def receptive_field(layers: int) -> int:
     """Input pixels seen by one output value: 4×4 kernels, ``layers`` of stride 2, then two of stride 1."""
@@ -38,17 +40,20 @@ def auto_layers(size: int) -> int:
 class PatchDiscriminator(nn.Module):
     """(B, C, H, W) -> (B, 1, H', W') raw patch scores (no sigmoid; the loss decides)."""
 
-    def __init__(self, channels: int, *, width: int = 64, layers: int = 3):
+    def __init__(self, channels: int, *, width: int = 64, layers: int = 3, norm: str = "instance"):
         super().__init__()
         if layers < 1:
             raise ValueError(f"PatchDiscriminator needs layers >= 1, got {layers}")
-        # No norm on the first layer (DCGAN, pix2pix); instance norm elsewhere, no bias before it.
+        norm_layer(1, norm)  # an unknown norm fails here
+        # No norm on the first layer (DCGAN, pix2pix); instance norm (or ``norm``) elsewhere, no
+        # bias before it.
         seq: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         ch = width
         for i in range(1, layers + 1):
             out = width * min(2**i, 8)
             stride = 2 if i < layers else 1  # the last widening layer keeps the resolution
-            seq += [nn.Conv2d(ch, out, 4, stride, 1, bias=False), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True)]
+            seq += [nn.Conv2d(ch, out, 4, stride, 1, bias=norm == "none"), norm_layer(out, norm),
+                    nn.LeakyReLU(0.2, True)]
             ch = out
         seq.append(nn.Conv2d(ch, 1, 4, 1, 1))
         self.net = nn.Sequential(*seq)

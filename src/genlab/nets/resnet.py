@@ -16,27 +16,40 @@ from torch import Tensor, nn
 from genlab.nets.dcgan import UPSAMPLINGS
 
 
-def _norm(ch: int) -> nn.Module:
-    # Instance norm without affine parameters, as in the reference implementation: per-image
-    # statistics keep one image's contrast from leaking into another's (Ulyanov et al. 2016).
-    return nn.InstanceNorm2d(ch)
+# The reference implementation's choices (its --norm): per-image instance norm (the paper's),
+# batch norm, or none.
+NORMS = ("instance", "batch", "none")
 
 
-def _conv_block(c_in: int, c_out: int, k: int, stride: int) -> list[nn.Module]:
+def norm_layer(ch: int, norm: str = "instance") -> nn.Module:
+    """Instance norm without affine parameters, as in the reference implementation: per-image
+    statistics keep one image's contrast from leaking into another's (Ulyanov et al. 2016). It
+    also removes each channel's mean and scale over the image, so a net that must carry an
+    absolute level (a flat background's brightness) through it has to recover it from the rest
+    of the image; ``batch`` normalises over the batch instead, ``none`` not at all."""
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r} is not allowed; valid: {', '.join(NORMS)}")
+    if norm == "instance":
+        return nn.InstanceNorm2d(ch)
+    return nn.BatchNorm2d(ch) if norm == "batch" else nn.Identity()
+
+
+def _conv_block(c_in: int, c_out: int, k: int, stride: int, norm: str) -> list[nn.Module]:
     # No conv bias before a norm that removes the mean: it would be cancelled anyway.
     pad = [nn.ReflectionPad2d(k // 2)] if stride == 1 else []
-    conv = nn.Conv2d(c_in, c_out, k, stride, padding=0 if stride == 1 else k // 2, bias=False)
-    return [*pad, conv, _norm(c_out), nn.ReLU(True)]
+    conv = nn.Conv2d(c_in, c_out, k, stride, padding=0 if stride == 1 else k // 2, bias=norm == "none")
+    return [*pad, conv, norm_layer(c_out, norm), nn.ReLU(True)]
 
 
 class ResidualBlock(nn.Module):
     """``x + (pad, conv3, IN, ReLU, pad, conv3, IN)(x)``: reflection padding avoids border artefacts."""
 
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, norm: str = "instance"):
         super().__init__()
+        bias = norm == "none"
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=False), _norm(ch), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=False), _norm(ch),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias), norm_layer(ch, norm), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias), norm_layer(ch, norm),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -51,23 +64,26 @@ class ResnetGenerator(nn.Module):
 
     down = 2  # stride-2 stages: inputs must be divisible by 2**down
 
-    def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6, up: str = "transposed"):
+    def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6, up: str = "transposed",
+                 norm: str = "instance"):
         super().__init__()
         if up not in UPSAMPLINGS:
             raise ValueError(f"up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
-        layers: list[nn.Module] = _conv_block(c_in, width, 7, 1)  # c7s1-w
+        norm_layer(1, norm)  # an unknown norm fails here, before any layer is built
+        bias = norm == "none"
+        layers: list[nn.Module] = _conv_block(c_in, width, 7, 1, norm)  # c7s1-w
         ch = width
         for _ in range(self.down):  # d2w, d4w
-            layers += _conv_block(ch, ch * 2, 3, 2)
+            layers += _conv_block(ch, ch * 2, 3, 2, norm)
             ch *= 2
-        layers += [ResidualBlock(ch) for _ in range(blocks)]
+        layers += [ResidualBlock(ch, norm) for _ in range(blocks)]
         for _ in range(self.down):  # u2w, uw
             if up == "transposed":
-                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, 2, padding=1, output_padding=1, bias=False))
+                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, 2, padding=1, output_padding=1, bias=bias))
             else:
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
-                           nn.Conv2d(ch, ch // 2, 3, bias=False)]
-            layers += [_norm(ch // 2), nn.ReLU(True)]
+                           nn.Conv2d(ch, ch // 2, 3, bias=bias)]
+            layers += [norm_layer(ch // 2, norm), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7)]  # c7s1-C, no norm
         self.net = nn.Sequential(*layers)

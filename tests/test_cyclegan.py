@@ -223,6 +223,27 @@ def test_instance_norm_loses_a_flat_images_level_and_the_other_norms_keep_it():
         assert (spread < 1e-3) if norm == "instance" else (spread > 1e-2), (norm, spread)
 
 
+def test_the_skip_path_starts_at_zero_trains_and_adds_a_linear_map_of_the_input():
+    """g_skip adds a 1x1 convolution from the input to the output: at the start it is zero, so
+    the generator computes what the plain one does; the loss's gradient reaches it; it adds a
+    per-pixel linear map of the input, past every norm."""
+    from genlab.nets.resnet import ResnetGenerator
+
+    torch.manual_seed(0)
+    plain = ResnetGenerator(3, 3, width=8, blocks=1)
+    torch.manual_seed(0)
+    skip = ResnetGenerator(3, 3, width=8, blocks=1, skip=True)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(plain(x), skip(x))
+    skip(x).square().sum().backward()
+    assert skip.skip.weight.grad.abs().sum() > 0 and skip.skip.bias.grad.abs().sum() > 0
+    with torch.no_grad():  # the path adds W x + b at every pixel: with W = 2 I, b = 0.1, that is 2x + 0.1
+        skip.skip.weight.copy_(2 * torch.eye(3).view(3, 3, 1, 1))
+        skip.skip.bias.fill_(0.1)
+        assert torch.allclose(skip(x) - plain(x), 2 * x + 0.1, atol=1e-6)
+    assert isinstance(build(16, g_skip=True).G_BA.skip, nn.Conv2d) and build(16).G_AB.skip is None
+
+
 def test_an_unknown_norm_is_refused_in_one_line(tmp_path, capsys):
     for key in ("g_norm", "d_norm"):
         line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",

@@ -113,6 +113,9 @@ class CycleGAN(GenerativeModel):
         # --norm): per-image instance norm (the paper's), batch norm, or none
         g_norm: str = choice("instance", NORMS)
         d_norm: str = choice("instance", NORMS)
+        # a 1x1 convolution from each generator's input to its output, beside the ResNet: a
+        # per-pixel linear colour path that instance norm cannot remove (starts at zero)
+        g_skip: bool = False
         loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
         game: dict = field(default_factory=dict)  # the game's own settings (games.GAMES[loss].settings), by name
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
@@ -178,7 +181,7 @@ class CycleGAN(GenerativeModel):
         if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
             raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
                                 ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
-        g, d = {"width": cfg.width, "norm": cfg.g_norm}, {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
+        g, d = {"width": cfg.width, "norm": cfg.g_norm, "skip": cfg.g_skip}, {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
         self.G_AB = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
         self.G_BA = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
         self.D_A = PatchDiscriminator(c, **d)  # real A vs. G_BA(b)

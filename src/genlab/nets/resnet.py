@@ -65,7 +65,7 @@ class ResnetGenerator(nn.Module):
     down = 2  # stride-2 stages: inputs must be divisible by 2**down
 
     def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6, up: str = "transposed",
-                 norm: str = "instance"):
+                 norm: str = "instance", skip: bool = False):
         super().__init__()
         if up not in UPSAMPLINGS:
             raise ValueError(f"up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
@@ -87,10 +87,18 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7)]  # c7s1-C, no norm
         self.net = nn.Sequential(*layers)
+        # ``skip``: a 1x1 convolution from the input added to the output, a per-pixel linear path
+        # beside the ResNet (global residual learning, Kim et al. 2016) that carries absolute
+        # levels past the norms; zero at the start, so training begins from the plain net
+        self.skip = nn.Conv2d(c_in, c_out, 1) if skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         m = 2**self.down
         if h % m or w % m:
             raise ValueError(f"ResnetGenerator needs height and width divisible by {m}, got {h}x{w}")
-        return self.net(x)
+        out = self.net(x)
+        return out if self.skip is None else out + self.skip(x)

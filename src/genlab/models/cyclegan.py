@@ -187,9 +187,10 @@ class CycleGAN(GenerativeModel):
         if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
             raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
                                 ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
-        g, d = {"width": cfg.width, "norm": cfg.g_norm, "skip": cfg.g_skip}, {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
-        self.G_AB = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
-        self.G_BA = ResnetGenerator(c, c, blocks=cfg.blocks, up=cfg.g_up, **g)
+        g = {"width": cfg.width, "blocks": cfg.blocks, "up": cfg.g_up, "norm": cfg.g_norm, "skip": cfg.g_skip}
+        d = {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
+        self.G_AB = ResnetGenerator(c, c, **g)
+        self.G_BA = ResnetGenerator(c, c, **g)
         self.D_A = PatchDiscriminator(c, **d)  # real A vs. G_BA(b)
         self.D_B = PatchDiscriminator(c, **d)  # real B vs. G_AB(a)
         self.pool_a = ImagePool(cfg.pool_size, info.shape)

@@ -124,7 +124,7 @@ def restore_collective_timeout() -> None:
     on rank 0 is not a lost process), not the rendezvous limit."""
     import torch.distributed as dist
 
-    # torch >= 2.6 names it set_timeout; before, only the private _set_pg_timeout (since deprecated)
+    # the public set_timeout where torch has it; older versions only the private (now deprecated) call
     set_timeout = getattr(dist, "set_timeout", None) or getattr(dist.distributed_c10d, "_set_pg_timeout", None)
     if set_timeout is not None and dist.is_initialized():
         with contextlib.suppress(Exception):

@@ -33,9 +33,8 @@ def background_fit(fake, truth, alpha) -> list[float]:
         return ((x * back).sum((2, 3)) / back.sum((2, 3)).clamp_min(1)).mean(1)
 
     p, t = level(fake), level(truth)
-    p, t = p - p.mean(), t - t.mean()
-    corr = (p * t).sum() / ((p * p).sum() * (t * t).sum()).sqrt().clamp_min(1e-12)
-    slope = (p * t).sum() / (t * t).sum().clamp_min(1e-12)
+    corr = torch.corrcoef(torch.stack([p, t]))[0, 1]
+    slope = torch.cov(torch.stack([p, t]))[0, 1] / t.var()
     return [round(float(corr), 3), round(float(slope), 3)]
 
 

@@ -44,7 +44,6 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         if layers < 1:
             raise ValueError(f"PatchDiscriminator needs layers >= 1, got {layers}")
-        norm_layer(1, norm)  # an unknown norm fails here
         # No norm on the first layer (DCGAN, pix2pix); instance norm (or ``norm``) elsewhere, no
         # bias before it.
         seq: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]

@@ -69,7 +69,6 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         if up not in UPSAMPLINGS:
             raise ValueError(f"up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
-        norm_layer(1, norm)  # an unknown norm fails here, before any layer is built
         bias = norm == "none"
         layers: list[nn.Module] = _conv_block(c_in, width, 7, 1, norm)  # c7s1-w
         ch = width

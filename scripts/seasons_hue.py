@@ -13,6 +13,15 @@ level bg per image, and a decreasing map of bg matches the other domain as well 
 ``background`` gives, per direction, the correlation and the least-squares slope of the
 translations' mean background level against the true one over the 500 images: near 1 the true
 map, near -1 the mirrored one, near 0 a level drawn without reading the input's.
+
+``shape`` does the same for the two numbers each shape's colour carries, read back from the mean
+colour of its interior by inverting the target palette: its hue g (summer G/R = 0.35 + 0.55·g,
+winter R/B = 0.25 + 0.35·g) and its brightness m (summer R, winter B, both m times a constant).
+Against the true g and m it gives ``hue`` and ``brightness`` as [correlation, slope]; ``swapped``
+is [correlation of the read hue with the true brightness, of the read brightness with the true
+hue]: a translator that carried each shape's brightness into the other domain's hue and its hue
+into brightness scores near 0 on the first two and far from 0 on this one. A mirrored hue map
+gives ``hue`` near -1; the PSNR against mirrored targets alone cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -32,10 +41,34 @@ def background_fit(fake, truth, alpha) -> list[float]:
     def level(x):
         return ((x * back).sum((2, 3)) / back.sum((2, 3)).clamp_min(1)).mean(1)
 
-    p, t = level(fake), level(truth)
+    return _corr_slope(level(fake), level(truth))
+
+
+def _corr_slope(p, t) -> list[float]:
+    import torch
+
     corr = torch.corrcoef(torch.stack([p, t]))[0, 1]
     slope = torch.cov(torch.stack([p, t]))[0, 1] / t.var()
     return [round(float(corr), 3), round(float(slope), 3)]
+
+
+def shape_colour(x, alpha, domain: str):
+    """(hue g, brightness m) of each image's shape, (N,) each, read from the mean colour of the
+    shape's interior (``alpha`` > 0.99) of ``x`` (N, 3, H, W) in [0, 1] drawn in ``domain``'s
+    palette (``"summer"`` or ``"winter"``); the brightness up to a constant factor."""
+    inside = (alpha > 0.99).to(x.dtype)
+    r, g, b = ((x * inside).sum((2, 3)) / inside.sum((2, 3)).clamp_min(1)).unbind(1)
+    if domain == "summer":
+        return (g / r.clamp_min(1e-3) - 0.35) / 0.55, r
+    return (r / b.clamp_min(1e-3) - 0.25) / 0.35, b
+
+
+def shape_fit(fake, truth, alpha, domain: str) -> dict[str, list[float]]:
+    """``hue``, ``brightness`` and ``swapped`` (see the module's text) of ``fake`` against
+    ``truth``, both (N, 3, H, W) in [0, 1] in ``domain``'s palette."""
+    (hue, bright), (true_hue, true_bright) = shape_colour(fake, alpha, domain), shape_colour(truth, alpha, domain)
+    return {"hue": _corr_slope(hue, true_hue), "brightness": _corr_slope(bright, true_bright),
+            "swapped": [_corr_slope(hue, true_bright)[0], _corr_slope(bright, true_hue)[0]]}
 
 
 def main(argv=None) -> None:
@@ -70,7 +103,8 @@ def main(argv=None) -> None:
                 fake = model.translate(unit(inputs[d]), d)
             row[d] = {"true": [round(psnr(fake, unit(truth[d])), 2), round(ssim(fake, unit(truth[d])), 3)],
                       "mirror": [round(psnr(fake, unit(mirror[d])), 2), round(ssim(fake, unit(mirror[d])), 3)],
-                      "background": background_fit((fake + 1) / 2, truth[d], alpha)}
+                      "background": background_fit((fake + 1) / 2, truth[d], alpha),
+                      "shape": shape_fit((fake + 1) / 2, truth[d], alpha, "winter" if d == "a2b" else "summer")}
         print(json.dumps(row))
 
 

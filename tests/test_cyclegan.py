@@ -287,8 +287,61 @@ def test_sample_translates_kept_examples():
     assert nrow == 6 and grid.shape == (24, 3, 16, 16) and torch.equal(grid[0], a[0])
 
 
-@pytest.mark.parametrize("identity", [{}, {"identity_weight": 0.5, "identity_steps": 8}],
-                         ids=["plain", "identity-phase-across-the-resume"])
+def test_the_pixel_critic_scores_each_pixel_alone():
+    """PixelDiscriminator is 1x1 all through: one output per pixel, which depends on that
+    pixel's colour only (its gradient is zero at every other pixel), with no norm across the image."""
+    from genlab.nets.patchgan import PixelDiscriminator
+
+    torch.manual_seed(0)
+    critic = PixelDiscriminator(3, width=8)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1).requires_grad_()
+    out = critic(x)
+    assert out.shape == (2, 1, 8, 8)
+    out[1, 0, 3, 5].backward()
+    touched = x.grad.abs().sum(1) > 0  # (2, 8, 8)
+    assert touched[1, 3, 5] and int(touched.sum()) == 1
+    # the score of a pixel does not change with the rest of the image
+    y = x.detach().clone()
+    y[:, :, :3] = 0.7
+    assert torch.allclose(critic(y)[:, :, 3:], critic(x.detach())[:, :, 3:])
+
+
+def test_d_pixel_adds_weighted_pixel_critics_to_both_phases():
+    """d_pixel w: the generators' loss gains w times each pixel critic's generator term, the
+    critics' loss w times the pixel critics' own loss; the pixel critics train in the d phase
+    only. 0 (the default) builds none."""
+    a, b = pair()
+    plain, pix = build(), build(d_pixel=0.25)
+    assert not hasattr(plain, "P_A") and plain.parts["d"] == ("D_A", "D_B")
+    assert pix.parts["d"] == ("D_A", "D_B", "P_A", "P_B") and pix.parts["g"] == plain.parts["g"]
+    for model in (plain, pix):
+        model.G_AB, model.G_BA = Scaled(0.5), Scaled(0.5)
+    pix.D_A.load_state_dict(plain.D_A.state_dict())
+    pix.D_B.load_state_dict(plain.D_B.state_dict())
+    batch = {"x": a, "x_b": b}
+    extra = 0.25 * (pix.g_adv(pix.P_B(0.5 * a)) + pix.g_adv(pix.P_A(0.5 * b)))
+    assert pix.loss("g", batch)[0].item() == pytest.approx((plain.loss("g", batch)[0] + extra).item(), rel=1e-5)
+    # the critics' phase: no pool history yet, so the fakes are the halved images
+    plain.cfg.pool_size = pix.cfg.pool_size = 0
+    plain.pool_a = plain.pool_b = pix.pool_a = pix.pool_b = ImagePool(0, (3, 16, 16))
+    loss, logs = pix.loss("d", batch)
+    game = pix.game
+    own = (game.d_loss(pix.P_A(a), pix.P_A(0.5 * b)) + game.d_loss(pix.P_B(b), pix.P_B(0.5 * a)))
+    assert float(logs["loss_d_pixel"]) == pytest.approx(own.item(), rel=1e-5)
+    assert loss.item() == pytest.approx((plain.loss("d", batch)[0] + 0.25 * own).item(), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in pix.P_A.parameters())
+
+
+def test_a_negative_pixel_weight_is_refused_in_one_line(tmp_path, capsys):
+    line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",
+                             "--out", tmp_path / "r", "--set", "d_pixel=-1", unchanged=tmp_path)
+    assert "d_pixel" in line and ">= 0" in line, line
+
+
+@pytest.mark.parametrize("identity", [{}, {"identity_weight": 0.5, "identity_steps": 8},
+                                      {"d_pixel": 0.5, "g_norm": "batch"}],
+                         ids=["plain", "identity-phase-across-the-resume", "pixel-critics-batch-norm"])
 def test_resume_is_bit_exact_with_the_pool(tmp_path, identity):
     # lr_decay=0: the decay follows --steps, so a run resumed to more steps decays later
     opts = dict(batch_size=4, seed=1, image_size=16, ckpt_every=6, sample_every=0,

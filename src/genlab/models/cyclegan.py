@@ -32,7 +32,7 @@ from genlab.augment import parse_policy
 from genlab.config import choice
 from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
-from genlab.nets import PatchDiscriminator, ResnetGenerator
+from genlab.nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator
 from genlab.nets.dcgan import UPSAMPLINGS
 from genlab.nets.patchgan import auto_layers
 from genlab.nets.resnet import NORMS
@@ -116,6 +116,10 @@ class CycleGAN(GenerativeModel):
         # a 1x1 convolution from each generator's input to its output, beside the ResNet: a
         # per-pixel linear colour path that instance norm cannot remove (starts at zero)
         g_skip: bool = False
+        # weight of a second critic per domain that scores each pixel's colour alone (pix2pix's
+        # 1x1 PixelGAN), beside the PatchGAN, in both the critics' and the generators' losses;
+        # 0 = none (the paper)
+        d_pixel: float = 0.0
         loss: str = choice("lsgan", games.NAMES)  # adversarial game (paper: least squares)
         game: dict = field(default_factory=dict)  # the game's own settings (games.GAMES[loss].settings), by name
         augment: str = ""  # DiffAugment policy for the critics' inputs: color,translation,cutout ("" = none)
@@ -143,8 +147,8 @@ class CycleGAN(GenerativeModel):
                     or self.identity_steps < 0):
                 raise BadInputError("width and examples must be >= 1; blocks, d_layers, pool_size and "
                                     "identity_steps >= 0")
-            if not min(self.cycle_weight, self.identity_weight, self.cycle_noise) >= 0:
-                raise BadInputError("cycle_weight, identity_weight and cycle_noise must be >= 0")
+            if not min(self.cycle_weight, self.identity_weight, self.cycle_noise, self.d_pixel) >= 0:
+                raise BadInputError("cycle_weight, identity_weight, cycle_noise and d_pixel must be >= 0")
             if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
             if not 0 <= self.lr_decay <= 1:
@@ -193,6 +197,9 @@ class CycleGAN(GenerativeModel):
         self.G_BA = ResnetGenerator(c, c, **g)
         self.D_A = PatchDiscriminator(c, **d)  # real A vs. G_BA(b)
         self.D_B = PatchDiscriminator(c, **d)  # real B vs. G_AB(a)
+        if cfg.d_pixel > 0:  # the colour critics: real A vs. G_BA(b) and real B vs. G_AB(a), per pixel
+            self.P_A, self.P_B = PixelDiscriminator(c, width=cfg.width), PixelDiscriminator(c, width=cfg.width)
+            self.parts = {"g": self.parts["g"], "d": self.parts["d"] + ("P_A", "P_B")}
         self.pool_a = ImagePool(cfg.pool_size, info.shape)
         self.pool_b = ImagePool(cfg.pool_size, info.shape)
         # A few training images of each domain, kept for sample() and the progress figures.
@@ -255,7 +262,10 @@ class CycleGAN(GenerativeModel):
             self.keep_examples(a, b)
         fake_b, fake_a = self.output(self.G_AB(a)), self.output(self.G_BA(b))
         rec_a, rec_b = self.output(self.G_BA(self.noised(fake_b))), self.output(self.G_AB(self.noised(fake_a)))
-        adv = self.g_adv(self.D_B(self.augmented(fake_b))) + self.g_adv(self.D_A(self.augmented(fake_a)))
+        seen_b, seen_a = self.augmented(fake_b), self.augmented(fake_a)
+        adv = self.g_adv(self.D_B(seen_b)) + self.g_adv(self.D_A(seen_a))
+        if self.cfg.d_pixel > 0:
+            adv = adv + self.cfg.d_pixel * (self.g_adv(self.P_B(seen_b)) + self.g_adv(self.P_A(seen_a)))
         cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
         lam = self.cfg.cycle_weight
         loss = adv + lam * (cyc_a + cyc_b)
@@ -298,6 +308,12 @@ class CycleGAN(GenerativeModel):
         logs = {"loss_d": loss.detach(), "loss_d_a": loss_a.detach(), "loss_d_b": loss_b.detach()}
         if "gp" in logs_a:
             logs["gp"] = (logs_a["gp"] + logs_b["gp"]).detach()
+        if self.cfg.d_pixel > 0:
+            pix = sum(games.critic_loss(game, critic, real, fake, self.rand, details=False,
+                                          step=self.train_step)[0]
+                      for critic, real, fake in ((self.P_A, a, fake_a), (self.P_B, b, fake_b)))
+            loss = loss + self.cfg.d_pixel * pix
+            logs["loss_d"], logs["loss_d_pixel"] = loss.detach(), pix.detach()
         return loss, logs
 
     # -- examples, samples, figures -------------------------------------------------------

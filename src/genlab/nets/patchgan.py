@@ -59,3 +59,19 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """(B, C, H, W) -> (B, 1, H, W) raw scores of each pixel's colour alone: pix2pix's 1×1
+    "PixelGAN" critic (Isola et al. 2017, §4.4: it "has no effect on spatial statistics" but
+    pushes the colour distribution towards the real one). No norm layer: a per-image norm would
+    take away the absolute colours it judges."""
+
+    def __init__(self, channels: int, *, width: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2, True),
+                                 nn.Conv2d(width, 2 * width, 1), nn.LeakyReLU(0.2, True),
+                                 nn.Conv2d(2 * width, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)

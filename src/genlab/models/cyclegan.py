@@ -309,8 +309,7 @@ class CycleGAN(GenerativeModel):
         if "gp" in logs_a:
             logs["gp"] = (logs_a["gp"] + logs_b["gp"]).detach()
         if self.cfg.d_pixel > 0:
-            pix = sum(games.critic_loss(game, critic, real, fake, self.rand, details=False,
-                                          step=self.train_step)[0]
+            pix = sum(games.critic_loss(game, critic, real, fake, self.rand, details=False, step=self.train_step)[0]
                       for critic, real, fake in ((self.P_A, a, fake_a), (self.P_B, b, fake_b)))
             loss = loss + self.cfg.d_pixel * pix
             logs["loss_d"], logs["loss_d_pixel"] = loss.detach(), pix.detach()

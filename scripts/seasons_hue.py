@@ -34,8 +34,6 @@ from unittest import mock
 def background_fit(fake, truth, alpha) -> list[float]:
     """[correlation, slope] of the mean background level (pixels with ``alpha`` <= 0.01, the
     channels averaged) of ``fake`` against ``truth``, over the images; both (N, 3, H, W)."""
-    import torch
-
     back = (alpha <= 0.01).to(fake.dtype)
 
     def level(x):
@@ -101,10 +99,11 @@ def main(argv=None) -> None:
         for d in ("a2b", "b2a"):
             with torch.no_grad():
                 fake = model.translate(unit(inputs[d]), d)
+            seen = (fake + 1) / 2  # the nets' [-1, 1] -> [0, 1], as the targets are drawn
             row[d] = {"true": [round(psnr(fake, unit(truth[d])), 2), round(ssim(fake, unit(truth[d])), 3)],
                       "mirror": [round(psnr(fake, unit(mirror[d])), 2), round(ssim(fake, unit(mirror[d])), 3)],
-                      "background": background_fit((fake + 1) / 2, truth[d], alpha),
-                      "shape": shape_fit((fake + 1) / 2, truth[d], alpha, "winter" if d == "a2b" else "summer")}
+                      "background": background_fit(seen, truth[d], alpha),
+                      "shape": shape_fit(seen, truth[d], alpha, "winter" if d == "a2b" else "summer")}
         print(json.dumps(row))
 
 

@@ -244,6 +244,35 @@ def test_the_skip_path_starts_at_zero_trains_and_adds_a_linear_map_of_the_input(
     assert isinstance(build(16, g_skip=True).G_BA.skip, nn.Conv2d) and build(16).G_AB.skip is None
 
 
+def test_the_identity_started_skip_path_makes_the_generator_its_input_plus_a_residual():
+    """g_skip_init=identity starts the 1x1 path at the identity: the generator's pre-tanh output
+    is the plain ResNet's plus the input itself, channel for channel; the path still trains; it
+    is refused without the path, and an unknown start is refused in one line."""
+    from genlab.nets.resnet import ResnetGenerator
+
+    torch.manual_seed(0)
+    plain = ResnetGenerator(3, 3, width=8, blocks=1, norm="none")
+    torch.manual_seed(0)
+    ident = ResnetGenerator(3, 3, width=8, blocks=1, norm="none", skip=True, skip_init="identity")
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.allclose(ident(x) - plain(x), x, atol=1e-6)
+    ident(x).square().sum().backward()
+    assert ident.skip.weight.grad.abs().sum() > 0
+    model = build(16, g_skip=True, g_skip_init="identity")
+    for g in (model.G_AB, model.G_BA):
+        assert torch.equal(g.skip.weight.view(3, 3), torch.eye(3)) and not g.skip.bias.any()
+    with pytest.raises(BadInputError, match="g_skip=true"):
+        build(16, g_skip_init="identity")
+    with pytest.raises(ValueError, match="zero, identity"):
+        ResnetGenerator(3, 3, skip=True, skip_init="ones")
+
+
+def test_an_unknown_skip_start_is_refused_in_one_line(tmp_path, capsys):
+    line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2", "--out", tmp_path / "r",
+                             "--set", "g_skip=true", "--set", "g_skip_init=ones", unchanged=tmp_path)
+    assert "g_skip_init" in line and "zero, identity" in line, line
+
+
 def test_an_unknown_norm_is_refused_in_one_line(tmp_path, capsys):
     for key in ("g_norm", "d_norm"):
         line = expect_user_error(capsys, "train", "cyclegan", "--data", "seasons", "--steps", "2",

@@ -35,7 +35,7 @@ from genlab.models.base import DataInfo, GenerativeModel
 from genlab.nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator
 from genlab.nets.dcgan import UPSAMPLINGS
 from genlab.nets.patchgan import auto_layers
-from genlab.nets.resnet import NORMS
+from genlab.nets.resnet import NORMS, SKIP_INITS
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -114,8 +114,12 @@ class CycleGAN(GenerativeModel):
         g_norm: str = choice("instance", NORMS)
         d_norm: str = choice("instance", NORMS)
         # a 1x1 convolution from each generator's input to its output, beside the ResNet: a
-        # per-pixel linear colour path that instance norm cannot remove (starts at zero)
+        # per-pixel linear colour path that instance norm cannot remove
         g_skip: bool = False
+        # how that path starts: at zero (the plain ResNet) or at the identity, so each generator
+        # starts as its input plus the ResNet's output and learns the residual (VDSR's global
+        # residual, Kim et al. 2016): every colour level starts mapped in increasing order
+        g_skip_init: str = choice("zero", SKIP_INITS)
         # weight of a second critic per domain that scores each pixel's colour alone (pix2pix's
         # 1x1 PixelGAN), beside the PatchGAN, in both the critics' and the generators' losses;
         # 0 = none (the paper)
@@ -153,6 +157,8 @@ class CycleGAN(GenerativeModel):
                 raise BadInputError("lr must be > 0 and beta1, beta2 in [0, 1)")
             if not 0 <= self.lr_decay <= 1:
                 raise BadInputError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
+            if self.g_skip_init != "zero" and not self.g_skip:
+                raise BadInputError(f"g_skip_init={self.g_skip_init} needs the path: add --set g_skip=true")
 
     phases = ("g", "d")
     parts = {"g": ("G_AB", "G_BA"), "d": ("D_A", "D_B")}
@@ -191,7 +197,8 @@ class CycleGAN(GenerativeModel):
         if min(h, w) // 2**layers - 2 < 1:  # each critic must keep at least one patch
             raise BadInputError(f"d_layers={layers} is too deep for {h}x{w} images; " +
                                 ("use images of 8 px or more" if layers == 1 else "use 0 (automatic)"))
-        g = {"width": cfg.width, "blocks": cfg.blocks, "up": cfg.g_up, "norm": cfg.g_norm, "skip": cfg.g_skip}
+        g = {"width": cfg.width, "blocks": cfg.blocks, "up": cfg.g_up, "norm": cfg.g_norm, "skip": cfg.g_skip,
+             "skip_init": cfg.g_skip_init}
         d = {"width": cfg.width, "layers": layers, "norm": cfg.d_norm}
         self.G_AB = ResnetGenerator(c, c, **g)
         self.G_BA = ResnetGenerator(c, c, **g)

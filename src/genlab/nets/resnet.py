@@ -19,6 +19,7 @@ from genlab.nets.dcgan import UPSAMPLINGS
 # The reference implementation's choices (its --norm): per-image instance norm (the paper's),
 # batch norm, or none.
 NORMS = ("instance", "batch", "none")
+SKIP_INITS = ("zero", "identity")  # how the generator's 1x1 input-to-output path starts
 
 
 def norm_layer(ch: int, norm: str = "instance") -> nn.Module:
@@ -65,10 +66,12 @@ class ResnetGenerator(nn.Module):
     down = 2  # stride-2 stages: inputs must be divisible by 2**down
 
     def __init__(self, c_in: int, c_out: int, *, width: int = 32, blocks: int = 6, up: str = "transposed",
-                 norm: str = "instance", skip: bool = False):
+                 norm: str = "instance", skip: bool = False, skip_init: str = "zero"):
         super().__init__()
         if up not in UPSAMPLINGS:
             raise ValueError(f"up={up!r} is not allowed; valid: {', '.join(UPSAMPLINGS)}")
+        if skip_init not in SKIP_INITS:
+            raise ValueError(f"skip_init={skip_init!r} is not allowed; valid: {', '.join(SKIP_INITS)}")
         bias = norm == "none"
         layers: list[nn.Module] = _conv_block(c_in, width, 7, 1, norm)  # c7s1-w
         ch = width
@@ -88,11 +91,17 @@ class ResnetGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         # ``skip``: a 1x1 convolution from the input added to the output, a per-pixel linear path
         # beside the ResNet (global residual learning, Kim et al. 2016) that carries absolute
-        # levels past the norms; zero at the start, so training begins from the plain net
+        # levels past the norms. ``skip_init``: "zero" starts it at zero, so training begins from
+        # the plain net; "identity" starts it at the identity (channel i to channel i), so the
+        # generator begins as the input plus the ResNet's output: the ResNet learns a residual,
+        # as in VDSR's global residual, and every colour starts mapped in increasing order
         self.skip = nn.Conv2d(c_in, c_out, 1) if skip else None
         if self.skip is not None:
-            nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
+            if skip_init == "identity":
+                nn.init.dirac_(self.skip.weight)
+            else:
+                nn.init.zeros_(self.skip.weight)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]

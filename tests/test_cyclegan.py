@@ -246,8 +246,8 @@ def test_the_skip_path_starts_at_zero_trains_and_adds_a_linear_map_of_the_input(
 
 def test_the_identity_started_skip_path_makes_the_generator_its_input_plus_a_residual():
     """g_skip_init=identity starts the 1x1 path at the identity: the generator's pre-tanh output
-    is the plain ResNet's plus the input itself, channel for channel; the path still trains; it
-    is refused without the path, and an unknown start is refused in one line."""
+    is the plain ResNet's plus the input itself, channel for channel; the path still trains; the
+    setting is refused without the path, and the net refuses an unknown start."""
     from genlab.nets.resnet import ResnetGenerator
 
     torch.manual_seed(0)

@@ -369,8 +369,10 @@ def test_a_negative_pixel_weight_is_refused_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("identity", [{}, {"identity_weight": 0.5, "identity_steps": 8},
-                                      {"d_pixel": 0.5, "g_norm": "batch"}],
-                         ids=["plain", "identity-phase-across-the-resume", "pixel-critics-batch-norm"])
+                                      {"d_pixel": 0.5, "g_norm": "batch"},
+                                      {"g_skip": True, "g_skip_init": "identity", "g_norm": "none"}],
+                         ids=["plain", "identity-phase-across-the-resume", "pixel-critics-batch-norm",
+                              "identity-started-skip-no-norm"])
 def test_resume_is_bit_exact_with_the_pool(tmp_path, identity):
     # lr_decay=0: the decay follows --steps, so a run resumed to more steps decays later
     opts = dict(batch_size=4, seed=1, image_size=16, ckpt_every=6, sample_every=0,

@@ -128,6 +128,37 @@ def test_conv_depth_adds_size_keeping_layers_at_every_scale():
     assert count(m.D) == 2 and count(m.G) == 2
 
 
+def test_g_out_depth_gives_the_generator_a_stage_at_the_output_resolution():
+    """g_out_depth=k: the last doubling goes to half the channels of the scale below, k - 1
+    size-keeping 3x3 convolutions follow at the output resolution, then a 3x3 convolution to the
+    image's channels; the critic is unchanged, every new layer gets gradients, and the
+    conditional generator builds the same stage."""
+    info = DataInfo("image", (3, 32, 32))
+    cls = MODELS["gan"]
+
+    def build(**settings):
+        return cls(cls.Config(**resolve(cls, {"width": 8, "g_up": "upsample", **settings}).model_args), info)
+
+    plain, staged, deeper = build(), build(g_out_depth=1), build(g_out_depth=3)
+    plain_convs = [m for m in plain.G.modules() if isinstance(m, torch.nn.Conv2d)]
+    convs = [m for m in staged.G.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert plain_convs[-1].in_channels == 8 and plain_convs[-1].out_channels == 3  # DCGAN: the doubling draws
+    assert len(convs) == len(plain_convs) + 1
+    assert (convs[-2].in_channels, convs[-2].out_channels) == (8, 4)  # the doubling, to half the channels
+    assert (convs[-1].in_channels, convs[-1].out_channels, convs[-1].kernel_size) == (4, 3, (3, 3))
+    assert count_same_convs(deeper.G) == count_same_convs(staged.G) + 2
+    assert sum(p.numel() for p in staged.D.parameters()) == sum(p.numel() for p in plain.D.parameters())
+    z = torch.randn(5, staged.latent_dim)
+    out = staged.G(z)
+    assert out.shape == (5, 3, 32, 32)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for m in convs[-2:] for p in m.parameters())
+    c = MODELS["cgan"]
+    m = c(c.Config(**resolve(c, {"width": 8, "g_out_depth": 2}).model_args), DataInfo("image", (3, 32, 32), num_classes=4))
+    assert m.G(torch.randn(4, m.latent_dim), torch.arange(4)).shape == (4, 3, 32, 32)
+    assert count_same_convs(m.G) == 1 + 1  # the output stage's one size-keeping convolution and its output layer
+
+
 @pytest.mark.parametrize("name", ["ae", "vae", "cvae"])
 def test_conv_depth_deepens_the_autoencoders_nets_too(name):
     """The autoencoder families take the same option: k size-keeping 3x3 convolutions per scale in
@@ -175,7 +206,8 @@ def test_topk_trains_the_generator_on_the_fakes_the_critic_rates_highest():
     ("d_norm=group", "valid: auto, batch, layer, none, spectral"),
     ("g_up=pixelshuffle", "valid: transposed, upsample"),
     ("lr_d=-0.1", "lr, lr_d must be >= 0"),
-    ("conv_depth=-1", "conv_depth must be >= 0"),
+    ("conv_depth=-1", "conv_depth, g_out_depth must be >= 0"),
+    ("g_out_depth=-1", "g_out_depth must be >= 0"),
     ("topk=0", "topk must be in (0, 1]"),
     ("topk=1.5", "topk must be in (0, 1]"),
 ])

@@ -187,7 +187,7 @@ class CGAN(Conditional, GAN):
     def build_generator(self, cfg, info: DataInfo) -> nn.Module:
         embed = cfg.embed_dim or info.num_classes
         net = data_net(info.shape, self.latent_dim + embed, cfg, to_data=True, norm=cfg.g_norm, mlp_norm=cfg.g_norm,
-                       up=cfg.g_up, extra=cfg.conv_depth)
+                       up=cfg.g_up, extra=cfg.conv_depth, out_depth=cfg.g_out_depth)
         return ConditionalGenerator(net, info.num_classes, embed)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:

@@ -73,6 +73,10 @@ class GAN(GenerativeModel):
     class Config(NetSizes):
         width: int = 64  # conv width (images): DCGAN's
         conv_depth: int = 0  # images: size-keeping 3x3 convolutions added at every scale of G and D
+        # images: G's own stage at the output resolution (a doubling to half the channels, then
+        # g_out_depth - 1 size-keeping 3x3 convolutions and a 3x3 convolution to the image's
+        # channels); 0 = the last doubling draws the image (DCGAN)
+        g_out_depth: int = 0
         loss: str = choice("nonsaturating", games.NAMES)  # adversarial game (genlab.games.GAMES)
         lr: float = 0.0  # Adam learning rate, both nets; 0 = the game's (2e-4 as DCGAN; wgan-gp 1e-4)
         beta1: float = -1.0  # Adam β1; -1 = the game's (0.5 as DCGAN; wgan-gp 0)
@@ -128,8 +132,10 @@ class GAN(GenerativeModel):
                 raise BadInputError(f"info_codes must be 0 (off) or from 2 to latent_dim, got {self.info_codes}")
             if not self.info_weight >= 0:
                 raise BadInputError(f"info_weight must be >= 0, got {self.info_weight}")
-            if min(self.latent_dim, self.d_steps, self.conv_depth) < 0 or min(self.width, self.hidden, self.depth) < 1:
-                raise BadInputError("latent_dim, d_steps, conv_depth must be >= 0 and width, hidden, depth >= 1 "
+            if min(self.latent_dim, self.d_steps, self.conv_depth, self.g_out_depth) < 0 or \
+                    min(self.width, self.hidden, self.depth) < 1:
+                raise BadInputError("latent_dim, d_steps, conv_depth, g_out_depth must be >= 0 and width, hidden, "
+                                    "depth >= 1 "
                                     "(d_steps 0 = the game's default)")
             if self.d_norm == "batch" and games.game(self.loss).penalty is not None:
                 raise BadInputError(f"d_norm=batch cannot be used with loss={self.loss}: its critic penalty is per "
@@ -195,7 +201,7 @@ class GAN(GenerativeModel):
         """Noise (B, latent_dim), and InfoGAN's one-hot code when asked -> data; a conditional family
         also feeds the label."""
         return data_net(info.shape, self.latent_dim + cfg.info_codes, cfg, to_data=True, norm=cfg.g_norm,
-                        mlp_norm=cfg.g_norm, up=cfg.g_up, extra=cfg.conv_depth)
+                        mlp_norm=cfg.g_norm, up=cfg.g_up, extra=cfg.conv_depth, out_depth=cfg.g_out_depth)
 
     def build_critic(self, cfg, info: DataInfo) -> nn.Module:
         """Data -> one raw output per pack of ``pack`` samples; a conditional family also reads the label."""

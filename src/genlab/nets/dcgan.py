@@ -70,10 +70,14 @@ class ConvDecoder(nn.Module):
     The DCGAN generator: project to (c, base, base), then stride-2 transposed convolutions, or with
     ``up="upsample"`` nearest-neighbour doubling and a 3×3 convolution (no checkerboard pattern).
     ``extra`` 3×3 size-keeping convolutions follow the projection and every inner doubling.
+    ``out_depth`` > 0 gives the output resolution its own stage: the last doubling goes to half the
+    channels of the scale below (normed, ReLU), ``out_depth - 1`` size-keeping 3×3 convolutions
+    follow, and a 3×3 convolution maps to the data's channels; 0 = the last doubling outputs them
+    directly (DCGAN).
     """
 
     def __init__(self, in_dim: int, channels: int, size: int, *, width: int = 64, norm: str = "batch",
-                 up: str = "transposed", extra: int = 0):
+                 up: str = "transposed", extra: int = 0, out_depth: int = 0):
         super().__init__()
         n, base = down_plan(size)
         chans = [min(width * 2**i, 8 * width) for i in range(n)][::-1]  # e.g. [256, 128, 64]
@@ -96,7 +100,13 @@ class ConvDecoder(nn.Module):
         for i in range(n - 1):
             layers += [*double(chans[i], chans[i + 1], norm == "none"), _norm(norm, chans[i + 1]), nn.ReLU()]
             layers += [m for _ in range(extra) for m in same(chans[i + 1])]
-        layers += double(chans[-1], channels, True)
+        if out_depth:
+            top = max(chans[-1] // 2, 1)
+            layers += [*double(chans[-1], top, norm == "none"), _norm(norm, top), nn.ReLU()]
+            layers += [m for _ in range(out_depth - 1) for m in same(top)]
+            layers.append(nn.Conv2d(top, channels, 3, 1, 1))
+        else:
+            layers += double(chans[-1], channels, True)
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

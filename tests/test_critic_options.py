@@ -114,18 +114,13 @@ def test_conv_depth_adds_size_keeping_layers_at_every_scale():
     base and 14 px in G), outputs unchanged in shape; the conditional family builds them too."""
     info = DataInfo("image", (1, 28, 28))
     cls = MODELS["gan"]
-
-    def count(net):
-        return sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1)
-                   for m in net.modules())
-
     for k in (0, 2):
         m = cls(cls.Config(**resolve(cls, {"width": 8, "conv_depth": k}).model_args), info)
-        assert count(m.D) == 2 * k and count(m.G) == 2 * k
+        assert count_same_convs(m.D) == 2 * k and count_same_convs(m.G) == 2 * k
         assert m.G(torch.randn(3, m.latent_dim)).shape == (3, 1, 28, 28) and m.D(torch.randn(3, 1, 28, 28)).shape == (3, 1)
     c = MODELS["cgan"]
     m = c(c.Config(**resolve(c, {"width": 8, "conv_depth": 1}).model_args), DataInfo("image", (1, 28, 28), num_classes=10))
-    assert count(m.D) == 2 and count(m.G) == 2
+    assert count_same_convs(m.D) == 2 and count_same_convs(m.G) == 2
 
 
 def test_g_out_depth_gives_the_generator_a_stage_at_the_output_resolution():

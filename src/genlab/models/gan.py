@@ -135,8 +135,7 @@ class GAN(GenerativeModel):
             if min(self.latent_dim, self.d_steps, self.conv_depth, self.g_out_depth) < 0 or \
                     min(self.width, self.hidden, self.depth) < 1:
                 raise BadInputError("latent_dim, d_steps, conv_depth, g_out_depth must be >= 0 and width, hidden, "
-                                    "depth >= 1 "
-                                    "(d_steps 0 = the game's default)")
+                                    "depth >= 1 (d_steps 0 = the game's default)")
             if self.d_norm == "batch" and games.game(self.loss).penalty is not None:
                 raise BadInputError(f"d_norm=batch cannot be used with loss={self.loss}: its critic penalty is per "
                                     f"sample and BatchNorm mixes the samples of a batch; valid: auto, layer, none, "

@@ -324,6 +324,18 @@ def test_the_payload_is_live(tmp_path):
     assert (tmp_path / "marker").exists()
 
 
+def test_half_precision_on_the_automatic_accelerator_without_a_gpu_is_refused(monkeypatch):
+    """``--accelerator auto`` (the default) lands on the CPU when there is no GPU: 16-mixed is refused
+    there with the same message as on ``--accelerator cpu``, not with an internal error."""
+    from genlab.configure import resolve_config
+    from genlab.errors import BadInputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(BadInputError, match="16-mixed needs a CUDA GPU"):
+        resolve_config("gan", "grid25", {"precision": "16-mixed"})
+
+
 def test_unknown_metric_is_one_line(tmp_path, base_run, user_error):
     err = user_error("eval", base_run, "--metrics", "no-such-metric", unchanged=base_run)
     assert "no-such-metric" in err

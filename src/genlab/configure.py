@@ -96,6 +96,8 @@ def check_settings(cls, cfg: TrainConfig, kind: str) -> None:
 
 
 def runs_on_cpu(accelerator: str) -> bool:
+    import torch
+
     if accelerator == "cpu":
         return True
     mps = getattr(torch.backends, "mps", None)

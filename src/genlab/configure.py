@@ -104,6 +104,18 @@ def runs_on_cpu(accelerator: str) -> bool:
     return accelerator == "auto" and not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
+def native_bf16(accelerator: str) -> bool:
+    """Whether bf16 arithmetic is native where ``accelerator`` puts the run: a CPU with AVX-512
+    BF16 or AMX tiles, or a CUDA GPU that supports it. A recipe's ``precision: bf16-mixed`` applies
+    only there; elsewhere (where bf16 would be emulated, and slower) the run stays in 32-true."""
+    import torch
+
+    if runs_on_cpu(accelerator):
+        return any(getattr(torch.cpu, name, lambda: False)()
+                   for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     """Defaults a family uses on one kind of data (``cls.presets[kind]``) and on one dataset
     (``cls.presets[name]``, over the kind's), below anything the user set: e.g. the 2-D settings
@@ -118,6 +130,8 @@ def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     nested = values.get("model_args") or {}
     given = set(values) | set(nested) | set(nested.get("game") or {})
     extra = {k: v for k, v in preset.items() if k not in given}
+    if extra.get("precision", "32-true") != "32-true" and not native_bf16(values.get("accelerator", "auto")):
+        del extra["precision"]  # a recipe sized with bf16 steps trains in full precision where bf16 is emulated
     if extra.keys() & games.setting_owners().keys():  # a recipe's game setting, for the game it was tuned with
         loss = values.get("loss") or nested.get("loss") or dataclasses.fields(cls.Config)
         loss = loss if isinstance(loss, str) else {f.name: f.default for f in loss}["loss"]

@@ -130,7 +130,7 @@ def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     nested = values.get("model_args") or {}
     given = set(values) | set(nested) | set(nested.get("game") or {})
     extra = {k: v for k, v in preset.items() if k not in given}
-    if extra.get("precision", "32-true") != "32-true" and not native_bf16(values.get("accelerator", "auto")):
+    if extra.get("precision") == "bf16-mixed" and not native_bf16(values.get("accelerator", "auto")):
         del extra["precision"]  # a recipe sized with bf16 steps trains in full precision where bf16 is emulated
     if extra.keys() & games.setting_owners().keys():  # a recipe's game setting, for the game it was tuned with
         loss = values.get("loss") or nested.get("loss") or dataclasses.fields(cls.Config)

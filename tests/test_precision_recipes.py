@@ -9,6 +9,7 @@ import torch
 
 import genlab
 from genlab import configure
+from genlab.config import FP32
 from genlab.configure import resolve_config
 from genlab.models import model_class
 
@@ -20,11 +21,31 @@ BF16_RECIPES = [("cyclegan", "seasons")]
 @pytest.mark.parametrize(("model", "data"), BF16_RECIPES)
 @pytest.mark.parametrize("native", [True, False])
 def test_a_bf16_recipe_follows_the_hardware(monkeypatch, model, data, native):
+    """Where bf16 is native the recipe runs as written; elsewhere in 32-true, with its fp32 settings
+    (fewer steps: the same budget) in place of the bf16 ones, and the rest of the recipe as written."""
     monkeypatch.setattr(configure, "native_bf16", lambda accelerator: native)
     cfg = resolve_config(model, data, {})
+    preset = model_class(model).presets[data]
+    fp32 = preset[FP32]
+    assert fp32["steps"] < preset["steps"]
     assert cfg.precision == ("bf16-mixed" if native else "32-true")
-    steps = model_class(model).presets[data]["steps"]
-    assert cfg.steps == steps  # the rest of the recipe applies either way
+    assert cfg.steps == (preset["steps"] if native else fp32["steps"])
+    assert resolve_config(model, data, {"steps": 7}).steps == 7  # the user's steps win either way
+    flat = {**cfg.model_args, **vars(cfg)}
+    for key, value in preset.items():
+        if key not in (FP32, "precision", *fp32):
+            assert flat[key] == value, key
+
+
+@pytest.mark.parametrize(("model", "data"), BF16_RECIPES)
+@pytest.mark.parametrize("native", [True, False])
+def test_the_users_precision_picks_the_recipes_settings(monkeypatch, model, data, native):
+    """--precision 32-true on a bf16 machine trains the fp32 settings; --precision bf16-mixed where
+    bf16 is emulated trains the bf16 ones: the steps follow the precision that runs."""
+    monkeypatch.setattr(configure, "native_bf16", lambda accelerator: native)
+    preset = model_class(model).presets[data]
+    assert resolve_config(model, data, {"precision": "32-true"}).steps == preset[FP32]["steps"]
+    assert resolve_config(model, data, {"precision": "bf16-mixed"}).steps == preset["steps"]
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -167,14 +167,20 @@ def models(
                                  "data and per dataset"),
 ):
     """List the models (with --recipes: the settings each one trains with when no flag says otherwise)."""
+    from genlab.config import FP32
     from genlab.models import MODELS
 
     for name, cls in MODELS.items():
         typer.echo(f"{name:<10} {cls.help}")
         if recipes:
             for where, preset in cls.presets.items():
+                preset = dict(preset)
+                fp32 = preset.pop(FP32, None)
                 shown = " ".join(f"{k}={v}" for k, v in sorted(preset.items()))
                 typer.echo(f"  {'on ' + where + ':':<18} {shown}")
+                if fp32:
+                    shown = " ".join(f"{k}={v}" for k, v in sorted(fp32.items()))
+                    typer.echo(f"  {'':<18} where bf16 does not run (not native, or another --precision): {shown}")
             if not cls.presets:
                 typer.echo(f"  {'everywhere:':<18} the defaults of 'genlab train --help' and --set")
 

@@ -16,6 +16,10 @@ from typing import Any
 from genlab.errors import BadInputError, unknown
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+# A recipe in bf16-mixed may carry, under this key, the settings that replace its own where its bf16
+# does not run (bf16 emulated, or another --precision given): the steps that fit the same budget in
+# fp32, and what goes with them (configure.apply_preset).
+FP32 = "fp32"
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 NAN_POLICIES = ("stop", "skip")
 LOGGERS = ("csv", "tensorboard")

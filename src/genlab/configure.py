@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 from genlab import games
-from genlab.config import TrainConfig, resolve
+from genlab.config import FP32, TrainConfig, resolve
 from genlab.errors import BadInputError
 from genlab.models import model_class
 
@@ -127,11 +127,16 @@ def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     presets = cls.presets
     name = parse_spec(str(values.get("data", "")))[0] if values.get("data") else ""
     preset = {**presets.get(kind, {}), **(presets.get(name, {}) if kind else {})}
+    fp32 = preset.pop(FP32, {})
     nested = values.get("model_args") or {}
     given = set(values) | set(nested) | set(nested.get("game") or {})
     extra = {k: v for k, v in preset.items() if k not in given}
-    if extra.get("precision") == "bf16-mixed" and not native_bf16(values.get("accelerator", "auto")):
-        del extra["precision"]  # a recipe sized with bf16 steps trains in full precision where bf16 is emulated
+    if preset.get("precision") == "bf16-mixed":
+        bf16 = (values["precision"] == "bf16-mixed" if "precision" in values
+                else native_bf16(values.get("accelerator", "auto")))
+        if not bf16:  # a recipe sized with bf16 steps trains in full precision where bf16 is emulated,
+            extra.pop("precision", None)  # or where the user chose another precision: its fp32 settings
+            extra |= {k: v for k, v in fp32.items() if k not in given}  # (fewer steps) replace the bf16 ones
     if extra.keys() & games.setting_owners().keys():  # a recipe's game setting, for the game it was tuned with
         loss = values.get("loss") or nested.get("loss") or dataclasses.fields(cls.Config)
         loss = loss if isinstance(loss, str) else {f.name: f.default for f in loss}["loss"]

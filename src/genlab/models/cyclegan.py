@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from genlab import games
 from genlab.augment import parse_policy
-from genlab.config import choice
+from genlab.config import FP32, choice
 from genlab.errors import BadInputError, unknown
 from genlab.models.base import DataInfo, GenerativeModel
 from genlab.nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator
@@ -188,12 +188,12 @@ class CycleGAN(GenerativeModel):
     # 3,100 steps it scores as fp32 does (seed 0: 25.3 / 24.2 dB against 25.3 / 24.1); at 4,500
     # steps, seeds 0-2 score 25.91 / 24.75 dB, SSIM 0.942 / 0.830, but the whole command alone took
     # 623 s, so the recipe is 4,000 steps: over seeds 0-2 25.70 / 24.67 dB, SSIM 0.937 / 0.824 (the
-    # whole command alone: 537 s). Where bf16 is not native the run stays in 32-true
-    # (configure.native_bf16), and 4,000 fp32 steps take about 1.3x the budget.
+    # whole command alone: 537 s). Where bf16 does not run (not native, configure.native_bf16, or
+    # another --precision given) the run trains round 27's recipe: 3,100 steps in 32-true.
     presets = {"mnist-style": {"width": 32, "blocks": 2, "batch_size": 8, "identity_weight": 0.0, "steps": 1500},
                "seasons": {"width": 32, "blocks": 2, "batch_size": 8, "d_layers": 2, "g_norm": "batch",
                            "identity_weight": 0.5, "identity_steps": 600, "steps": 4000,
-                           "precision": "bf16-mixed"}}
+                           "precision": "bf16-mixed", FP32: {"steps": 3100}}}
     data_kinds = ("unpaired",)
 
     def __init__(self, cfg, info: DataInfo):

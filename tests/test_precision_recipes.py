@@ -39,20 +39,15 @@ def test_a_bf16_recipe_follows_the_hardware(monkeypatch, model, data, native):
 
 @pytest.mark.parametrize(("model", "data"), BF16_RECIPES)
 @pytest.mark.parametrize("native", [True, False])
-def test_the_users_precision_picks_the_recipes_settings(monkeypatch, model, data, native):
-    """--precision 32-true on a bf16 machine trains the fp32 settings; --precision bf16-mixed where
-    bf16 is emulated trains the bf16 ones: the steps follow the precision that runs."""
+@pytest.mark.parametrize("given", ["32-true", "bf16-mixed"])
+def test_the_users_precision_wins_and_picks_the_recipes_settings(monkeypatch, model, data, native, given):
+    """The user's --precision runs on either machine, and the steps follow it: 32-true on a bf16
+    machine trains the fp32 settings, bf16-mixed where bf16 is emulated the bf16 ones."""
     monkeypatch.setattr(configure, "native_bf16", lambda accelerator: native)
     preset = model_class(model).presets[data]
-    assert resolve_config(model, data, {"precision": "32-true"}).steps == preset[FP32]["steps"]
-    assert resolve_config(model, data, {"precision": "bf16-mixed"}).steps == preset["steps"]
-
-
-@pytest.mark.parametrize("native", [True, False])
-@pytest.mark.parametrize("given", ["32-true", "bf16-mixed"])
-def test_the_users_precision_wins_over_the_recipe(monkeypatch, native, given):
-    monkeypatch.setattr(configure, "native_bf16", lambda accelerator: native)
-    assert resolve_config("cyclegan", "seasons", {"precision": given}).precision == given
+    cfg = resolve_config(model, data, {"precision": given})
+    assert cfg.precision == given
+    assert cfg.steps == (preset["steps"] if given == "bf16-mixed" else preset[FP32]["steps"])
 
 
 def test_recipes_without_bf16_stay_in_full_precision(monkeypatch):

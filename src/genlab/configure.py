@@ -134,9 +134,11 @@ def apply_preset(cls, values: dict, kind: str) -> TrainConfig | None:
     if preset.get("precision") == "bf16-mixed":
         bf16 = (values["precision"] == "bf16-mixed" if "precision" in values
                 else native_bf16(values.get("accelerator", "auto")))
-        if not bf16:  # a recipe sized with bf16 steps trains in full precision where bf16 is emulated,
-            extra.pop("precision", None)  # or where the user chose another precision: its fp32 settings
-            extra |= {k: v for k, v in fp32.items() if k not in given}  # (fewer steps) replace the bf16 ones
+        # a recipe sized with bf16 steps, where bf16 is emulated or the user chose another precision,
+        # trains in that precision with its fp32 settings (fewer steps) in place of the bf16 ones
+        if not bf16:
+            extra.pop("precision", None)
+            extra |= {k: v for k, v in fp32.items() if k not in given}
     if extra.keys() & games.setting_owners().keys():  # a recipe's game setting, for the game it was tuned with
         loss = values.get("loss") or nested.get("loss") or dataclasses.fields(cls.Config)
         loss = loss if isinstance(loss, str) else {f.name: f.default for f in loss}["loss"]

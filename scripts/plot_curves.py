@@ -65,7 +65,8 @@ def table(rows: list[dict]) -> str:
         f = r["final"]
         settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k != "steps") or "(the recipe)"
         acc = f"{f['class_acc']:.3f}" if "class_acc" in f else ""
-        out.append(f"| {r['model']} | {settings} | {r['seed']} | {f['step']:,} | {r['wall_s']:.0f} | {f['fd']:.2f} | "
+        wall = "resumed" if r["wall_s"] is None else f"{r['wall_s']:.0f}"  # a run resumed from another's checkpoint
+        out.append(f"| {r['model']} | {settings} | {r['seed']} | {f['step']:,} | {wall} | {f['fd']:.2f} | "
                    f"{f['fd'] / r['fd_floor']:.1f}x | {f['cls_score']:.2f} | {f['confidence']:.3f} | "
                    f"{f['classes_5pct']} | {100 * f['min_share']:.1f}% | {acc} |")
     return "\n".join(out)

@@ -86,8 +86,8 @@ def test_the_gradient_penalty_in_bf16_follows_the_fp32_one():
     """WGAN-GP's penalty differentiates the critic's input gradient (a double backward). Under
     CPU bf16 autocast, on the mnist5k recipe's critic, the input gradients' norms, the penalty and
     its gradient with respect to the critic stay close to 32-bit ones."""
-    from genlab.losses import gradient_penalty
     from genlab.data import load_data
+    from genlab.losses import gradient_penalty
     from genlab.models import build_model, data_info
 
     torch.manual_seed(0)
@@ -102,7 +102,8 @@ def test_the_gradient_penalty_in_bf16_follows_the_fp32_one():
         (g,) = torch.autograd.grad(critic(x).sum(), x)
         gp = gradient_penalty(critic, real, fake, eps)
         gp.backward()
-        return g.flatten(1).norm(dim=1), gp.detach(), torch.cat([p.grad.flatten() for p in critic.parameters() if p.grad is not None])
+        grads = torch.cat([p.grad.flatten() for p in critic.parameters() if p.grad is not None])
+        return g.flatten(1).norm(dim=1), gp.detach(), grads
 
     median = penalty_and_grads()[0].median()
     with torch.no_grad():  # scale the last layer so that the input gradients' norms straddle 1
